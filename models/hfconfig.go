@@ -1,0 +1,262 @@
+package models
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/s2s-dev/s2s/beamsearch"
+)
+
+// idList decodes a token id given as a number, a list of numbers or null.
+type idList []int64
+
+func (l *idList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*l = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '[' {
+		var ids []int64
+		if err := json.Unmarshal(b, &ids); err != nil {
+			return err
+		}
+		*l = ids
+		return nil
+	}
+	var id int64
+	if err := json.Unmarshal(b, &id); err != nil {
+		return err
+	}
+	*l = idList{id}
+	return nil
+}
+
+// first returns the first id, or -1 when there is none.
+func (l idList) first() int64 {
+	if len(l) == 0 {
+		return -1
+	}
+	return l[0]
+}
+
+// hfConfig holds the fields of a Hugging Face config.json the host reads.
+type hfConfig struct {
+	ModelType             string `json:"model_type"`
+	VocabSize             int    `json:"vocab_size"`
+	DModel                int    `json:"d_model"`
+	DKV                   int    `json:"d_kv"`
+	NumHeads              int    `json:"num_heads"`
+	NumLayers             int    `json:"num_layers"`
+	NumDecoderLayers      int    `json:"num_decoder_layers"`
+	DecoderLayers         int    `json:"decoder_layers"`
+	DecoderAttentionHeads int    `json:"decoder_attention_heads"`
+	PadTokenID            idList `json:"pad_token_id"`
+	EOSTokenID            idList `json:"eos_token_id"`
+	BOSTokenID            idList `json:"bos_token_id"`
+	DecoderStartTokenID   idList `json:"decoder_start_token_id"`
+}
+
+// readJSON decodes dir/name into v; a missing file is reported as (false, nil).
+func readJSON(dir, name string, v any) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("models: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("models: %s: %v; fix or re-export it", filepath.Join(dir, name), err)
+	}
+	return true, nil
+}
+
+// deriveFromConfig builds a manifest for a directory that Optimum wrote:
+// config.json plus the Optimum graph file names.
+func deriveFromConfig(dir string) (*Manifest, error) {
+	var c hfConfig
+	ok, err := readJSON(dir, "config.json", &c)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("models: %w: %s has neither %s nor config.json; export the model with `python -m s2s_export hf` or optimum-cli", ErrNotModelDir, dir, ManifestFile)
+	}
+	m := &Manifest{
+		Format:              "s2s-model",
+		Version:             1,
+		Architecture:        ArchTransformer,
+		ModelType:           c.ModelType,
+		VocabSize:           c.VocabSize,
+		HiddenSize:          c.DModel,
+		PadTokenID:          c.PadTokenID.first(),
+		EOSTokenIDs:         c.EOSTokenID,
+		BOSTokenID:          c.BOSTokenID.first(),
+		DecoderStartTokenID: c.DecoderStartTokenID.first(),
+		Derived:             true,
+	}
+	switch {
+	case c.NumHeads > 0: // T5 family
+		m.NumHeads = c.NumHeads
+		m.HeadDim = c.DKV
+		m.NumLayers = c.NumDecoderLayers
+		if m.NumLayers == 0 {
+			m.NumLayers = c.NumLayers
+		}
+	case c.DecoderAttentionHeads > 0: // BART, mBART, Marian, Pegasus
+		m.NumHeads = c.DecoderAttentionHeads
+		m.HeadDim = c.DModel / c.DecoderAttentionHeads
+		m.NumLayers = c.DecoderLayers
+	}
+	exists := func(name string) string {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return name
+		}
+		return ""
+	}
+	m.Files = Files{
+		Encoder:         exists(OptimumEncoder),
+		Decoder:         exists(OptimumDecoder),
+		DecoderWithPast: exists(OptimumDecoderWithPast),
+		DecoderMerged:   exists(OptimumDecoderMerged),
+	}
+	m.Tokenizer.Source = exists("tokenizer.json")
+	return m, nil
+}
+
+// earlyStopping decodes HF's early_stopping: true, false or "never".
+type earlyStopping string
+
+func (e *earlyStopping) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case bool:
+		if x {
+			*e = beamsearch.EarlyStoppingTrue
+		} else {
+			*e = beamsearch.EarlyStoppingFalse
+		}
+	case string:
+		*e = earlyStopping(x)
+	case nil:
+		*e = ""
+	default:
+		return fmt.Errorf("early_stopping must be true, false or \"never\", not %s", b)
+	}
+	return nil
+}
+
+// GenerationConfig holds the generate() defaults of a model, as its
+// generation_config.json gives them. Pointer fields are nil when absent.
+type GenerationConfig struct {
+	MaxLength          *int          `json:"max_length"`
+	MaxNewTokens       *int          `json:"max_new_tokens"`
+	MinLength          *int          `json:"min_length"`
+	MinNewTokens       *int          `json:"min_new_tokens"`
+	NumBeams           *int          `json:"num_beams"`
+	NumReturnSequences *int          `json:"num_return_sequences"`
+	LengthPenalty      *float64      `json:"length_penalty"`
+	EarlyStopping      earlyStopping `json:"early_stopping"`
+	DoSample           *bool         `json:"do_sample"`
+	Temperature        *float64      `json:"temperature"`
+	TopK               *int          `json:"top_k"`
+	TopP               *float64      `json:"top_p"`
+	RepetitionPenalty  *float64      `json:"repetition_penalty"`
+	NoRepeatNgramSize  *int          `json:"no_repeat_ngram_size"`
+	BadWordsIDs        [][]int64     `json:"bad_words_ids"`
+	SuppressTokens     []int64       `json:"suppress_tokens"`
+	ForcedBOSTokenID   idList        `json:"forced_bos_token_id"`
+	ForcedEOSTokenID   idList        `json:"forced_eos_token_id"`
+	EOSTokenID         idList        `json:"eos_token_id"`
+	PadTokenID         idList        `json:"pad_token_id"`
+	DecoderStartToken  idList        `json:"decoder_start_token_id"`
+}
+
+// LoadGenerationConfig reads dir/generation_config.json; a directory without
+// one gives an empty config.
+func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
+	g := &GenerationConfig{}
+	if _, err := readJSON(dir, "generation_config.json", g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Options returns the generation options a model starts from: the
+// generate() defaults, then the manifest's special ids, then the model's
+// generation_config.json, as transformers resolves them for an
+// encoder-decoder (max_length counts the decoder start token).
+func (m *Manifest) Options(g *GenerationConfig) beamsearch.Options {
+	o := beamsearch.Defaults()
+	o.EOSTokenIDs = append([]int64(nil), m.EOSTokenIDs...)
+	o.PadTokenID = m.PadTokenID
+	o.DecoderStartTokenID = m.DecoderStartTokenID
+	if g == nil {
+		return o
+	}
+	if g.MaxLength != nil {
+		o.MaxNewTokens = *g.MaxLength - 1
+	}
+	if g.MaxNewTokens != nil {
+		o.MaxNewTokens = *g.MaxNewTokens
+	}
+	if g.MinLength != nil && *g.MinLength > 1 {
+		o.MinNewTokens = *g.MinLength - 1
+	}
+	if g.MinNewTokens != nil {
+		o.MinNewTokens = *g.MinNewTokens
+	}
+	setInt := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setFloat := func(dst *float64, src *float64) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setInt(&o.NumBeams, g.NumBeams)
+	setInt(&o.NumReturnSequences, g.NumReturnSequences)
+	setInt(&o.TopK, g.TopK)
+	setInt(&o.NoRepeatNgramSize, g.NoRepeatNgramSize)
+	setFloat(&o.LengthPenalty, g.LengthPenalty)
+	setFloat(&o.Temperature, g.Temperature)
+	setFloat(&o.TopP, g.TopP)
+	setFloat(&o.RepetitionPenalty, g.RepetitionPenalty)
+	if g.DoSample != nil {
+		o.DoSample = *g.DoSample
+	}
+	if g.EarlyStopping != "" {
+		o.EarlyStopping = string(g.EarlyStopping)
+	}
+	if g.BadWordsIDs != nil {
+		o.BadWordsIDs = g.BadWordsIDs
+	}
+	if g.SuppressTokens != nil {
+		o.SuppressTokens = g.SuppressTokens
+	}
+	if id := g.ForcedBOSTokenID.first(); id >= 0 {
+		o.ForcedBOSTokenID = id
+	}
+	if id := g.ForcedEOSTokenID.first(); id >= 0 {
+		o.ForcedEOSTokenID = id
+	}
+	if len(g.EOSTokenID) > 0 {
+		o.EOSTokenIDs = append([]int64(nil), g.EOSTokenID...)
+	}
+	if id := g.PadTokenID.first(); id >= 0 {
+		o.PadTokenID = id
+	}
+	if id := g.DecoderStartToken.first(); id >= 0 {
+		o.DecoderStartTokenID = id
+	}
+	return o
+}
