@@ -1,0 +1,86 @@
+package runtime
+
+import (
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// minCacheTokens is the number of positions the self-attention cache holds
+// before it first grows.
+const minCacheTokens = 32
+
+// header makes a tensor over the first elements of buf that shape covers.
+// The tensor reads and writes buf; buf must outlive it.
+func header[T ort.TensorData](buf []T, shape ...int64) (*ort.Tensor[T], error) {
+	return ort.NewTensor(ort.Shape(shape), buf)
+}
+
+// release destroys *t when set and clears it.
+func release[T ort.TensorData](t **ort.Tensor[T]) {
+	if *t != nil {
+		(*t).Destroy()
+		*t = nil
+	}
+}
+
+// releaseAll destroys and clears each tensor of ts.
+func releaseAll[T ort.TensorData](ts []*ort.Tensor[T]) {
+	for i := range ts {
+		release(&ts[i])
+	}
+}
+
+// grow returns buf when it holds n elements, else a new buffer of at least
+// n elements (twice the old size when that is more). The first keep
+// elements are copied over.
+func grow[T any](buf []T, n, keep int) []T {
+	if len(buf) >= n {
+		return buf
+	}
+	size := max(n, 2*len(buf))
+	out := make([]T, size)
+	copy(out, buf[:min(keep, len(buf))])
+	return out
+}
+
+// gatherRows makes row i of the result a copy of row src[i] of buf, whose
+// rows are rowLen elements long. It works in place when the order allows
+// (rows only move to lower indexes, or only to higher ones within buf's
+// length) and otherwise returns a new buffer.
+func gatherRows[T any](buf []T, src []int, rowLen int) []T {
+	n := len(src)
+	down, up := true, true
+	for i, s := range src {
+		if s < i {
+			down = false
+		}
+		if s > i {
+			up = false
+		}
+	}
+	switch {
+	case down: // rows move to lower indexes: copy front to back
+		for i, s := range src {
+			if s != i {
+				copy(buf[i*rowLen:(i+1)*rowLen], buf[s*rowLen:(s+1)*rowLen])
+			}
+		}
+		return buf
+	case up && len(buf) >= n*rowLen: // rows move to higher indexes: back to front
+		for i := n - 1; i >= 0; i-- {
+			if s := src[i]; s != i {
+				copy(buf[i*rowLen:(i+1)*rowLen], buf[s*rowLen:(s+1)*rowLen])
+			}
+		}
+		return buf
+	}
+	out := make([]T, n*rowLen)
+	gatherInto(out, buf, src, rowLen)
+	return out
+}
+
+// gatherInto makes row i of dst a copy of row src[i] of from.
+func gatherInto[T any](dst, from []T, src []int, rowLen int) {
+	for i, s := range src {
+		copy(dst[i*rowLen:(i+1)*rowLen], from[s*rowLen:(s+1)*rowLen])
+	}
+}

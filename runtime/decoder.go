@@ -1,0 +1,511 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/s2s-dev/s2s/beamsearch"
+)
+
+var _ beamsearch.Decoder = (*Decoder)(nil)
+
+// Decoder is the decoder state of one encoded batch: the encoder outputs,
+// the cross-attention cache and the self-attention cache of each live row.
+// It implements beamsearch.Decoder. A Decoder is not safe for concurrent
+// use; many Decoders may share one Model. Close it when done.
+type Decoder struct {
+	m   *Model
+	lay layout
+
+	rows    int   // live rows
+	encLen  int   // padded input length
+	steps   int   // tokens fed so far (the self-attention cache length)
+	inputOf []int // per row: the Encode input it continues
+	closed  bool
+
+	ids     []int64 // [rows, 1] tokens of the step
+	idsT    *ort.Tensor[int64]
+	mask    []int64 // [rows, encLen] encoder attention mask
+	maskT   *ort.Tensor[int64]
+	hidden  []float32 // [rows, encLen, hidden]; dropped after the first step when the step graph does not take it
+	hiddenT *ort.Tensor[float32]
+	noneT   *ort.Tensor[float32] // merged later steps: zero-length hidden states, [rows, 0, hidden]
+	logits  []float32            // [rows, 1, vocab]
+	logitsT *ort.Tensor[float32]
+
+	// Cross-attention keys and values, [rows, heads, encLen, headDim] each,
+	// indexed 2*layer+k; written by the first step.
+	cross  [][]float32
+	crossT []*ort.Tensor[float32]
+
+	// Self-attention keys and values: two backing buffers per tensor.
+	// Side cur holds the past ([rows, heads, steps, headDim]); the step
+	// writes the present into the other side, which becomes cur.
+	self  [2][][]float32
+	cur   int
+	pastT []*ort.Tensor[float32] // over self[cur], nil before the first step
+	presT []*ort.Tensor[float32] // over self[1-cur], made before each step
+
+	empty  *ort.Tensor[float32]   // merged first step: zero-length past, [rows, heads, 0, headDim]
+	unused []*ort.Tensor[float32] // merged later steps: the present.*.encoder outputs the graph gives as placeholders
+	spare  [][]float32            // their buffers
+
+	in, out []ort.Value // reused argument lists of Run
+	next    []int       // scratch of Reorder
+}
+
+// Encode runs the encoder once over inputs, padded on the right with padID
+// to the longest, and returns a Decoder with one row per input.
+func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Decoder, error) {
+	if len(inputs) == 0 {
+		return nil, errors.New("runtime: encode: no inputs; pass at least one token sequence")
+	}
+	encLen := 0
+	for i, in := range inputs {
+		if len(in) == 0 {
+			return nil, fmt.Errorf("runtime: encode: input %d is empty; tokenize it with its end-of-sequence token", i)
+		}
+		for _, id := range in {
+			if id < 0 {
+				return nil, fmt.Errorf("runtime: encode: input %d has the negative token id %d; pass the tokenizer's ids", i, id)
+			}
+		}
+		encLen = max(encLen, len(in))
+	}
+	rows := len(inputs)
+	lay := m.lay
+	d := &Decoder{
+		m:       m,
+		lay:     lay,
+		rows:    rows,
+		encLen:  encLen,
+		inputOf: make([]int, rows),
+		ids:     make([]int64, rows),
+		mask:    make([]int64, rows*encLen),
+		hidden:  make([]float32, rows*encLen*lay.hidden),
+		logits:  make([]float32, rows*lay.vocab),
+		cross:   make([][]float32, 2*lay.layers),
+		crossT:  make([]*ort.Tensor[float32], 2*lay.layers),
+		pastT:   make([]*ort.Tensor[float32], 2*lay.layers),
+		presT:   make([]*ort.Tensor[float32], 2*lay.layers),
+	}
+	d.self[0] = make([][]float32, 2*lay.layers)
+	d.self[1] = make([][]float32, 2*lay.layers)
+	tokens := make([]int64, rows*encLen)
+	for i, in := range inputs {
+		d.inputOf[i] = i
+		row := tokens[i*encLen : (i+1)*encLen]
+		copy(row, in)
+		for j := len(in); j < encLen; j++ {
+			row[j] = padID
+		}
+		for j := range in {
+			d.mask[i*encLen+j] = 1
+		}
+	}
+	if err := d.makeRowTensors(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	tokensT, err := header(tokens, int64(rows), int64(encLen))
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("runtime: encode: %w", err)
+	}
+	defer tokensT.Destroy()
+	in := make([]ort.Value, len(m.enc.io.ins))
+	for i, s := range m.enc.io.ins {
+		switch s.kind {
+		case slotIDs:
+			in[i] = tokensT
+		case slotMask:
+			in[i] = d.maskT
+		}
+	}
+	if err := m.run(ctx, &m.enc, in, []ort.Value{d.hiddenT}); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("runtime: encoder: %w", err)
+	}
+	return d, nil
+}
+
+// makeRowTensors (re)makes the tensors whose first dimension is the row
+// count: ids, logits, mask and hidden states.
+func (d *Decoder) makeRowTensors() error {
+	r, s := int64(d.rows), int64(d.encLen)
+	release(&d.idsT)
+	release(&d.logitsT)
+	release(&d.maskT)
+	release(&d.hiddenT)
+	release(&d.noneT)
+	d.ids = grow(d.ids, d.rows, 0)
+	d.logits = grow(d.logits, d.rows*d.lay.vocab, 0)
+	var err error
+	if d.idsT, err = header(d.ids, r, 1); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	if d.logitsT, err = header(d.logits, r, 1, int64(d.lay.vocab)); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	if d.maskT, err = header(d.mask, r, s); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	if d.hidden != nil {
+		if d.hiddenT, err = header(d.hidden, r, s, int64(d.lay.hidden)); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	if d.m.merged {
+		release(&d.noneT)
+		if d.noneT, err = header([]float32(nil), r, 0, int64(d.lay.hidden)); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+// makeCrossTensors (re)makes the headers of the cross-attention cache.
+func (d *Decoder) makeCrossTensors() error {
+	n := d.rows * d.lay.heads * d.encLen * d.lay.headDim
+	for j := range d.cross {
+		release(&d.crossT[j])
+		d.cross[j] = grow(d.cross[j], n, 0)
+		var err error
+		if d.crossT[j], err = header(d.cross[j], int64(d.rows), int64(d.lay.heads), int64(d.encLen), int64(d.lay.headDim)); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+// selfShape is the shape of a self-attention tensor of length t.
+func (d *Decoder) selfShape(t int) []int64 {
+	return []int64{int64(d.rows), int64(d.lay.heads), int64(t), int64(d.lay.headDim)}
+}
+
+// makePresent makes the headers the step writes the present into: length
+// steps+1 over the side that does not hold the past, grown when needed.
+func (d *Decoder) makePresent() error {
+	t := d.steps + 1
+	rowLen := d.lay.heads * d.lay.headDim
+	need := d.rows * rowLen * t
+	floor := d.rows * rowLen * minCacheTokens
+	side := d.self[1-d.cur]
+	for j := range side {
+		release(&d.presT[j])
+		if len(side[j]) < need {
+			side[j] = grow(side[j], max(need, floor), 0)
+		}
+		var err error
+		if d.presT[j], err = header(side[j], d.selfShape(t)...); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+// makePast (re)makes the headers of the past over side cur.
+func (d *Decoder) makePast() error {
+	for j, buf := range d.self[d.cur] {
+		release(&d.pastT[j])
+		var err error
+		if d.pastT[j], err = header(buf, d.selfShape(d.steps)...); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+// Rows returns the number of live rows.
+func (d *Decoder) Rows() int { return d.rows }
+
+// VocabSize returns the width of one row of logits.
+func (d *Decoder) VocabSize() int { return d.lay.vocab }
+
+// Steps returns the number of tokens fed so far.
+func (d *Decoder) Steps() int { return d.steps }
+
+// Step feeds one token per row and returns the logits of the next position,
+// row-major, Rows()*VocabSize() long. The slice is the Decoder's own buffer:
+// it is valid until the next Step, Reorder or Close.
+func (d *Decoder) Step(ctx context.Context, tokens []int64) ([]float32, error) {
+	if d.closed {
+		return nil, fmt.Errorf("%w: step on a closed decoder; encode again", ErrClosed)
+	}
+	if len(tokens) != d.rows {
+		return nil, fmt.Errorf("runtime: step: %d tokens for %d rows; pass one token per row", len(tokens), d.rows)
+	}
+	for i, t := range tokens {
+		if t < 0 {
+			return nil, fmt.Errorf("runtime: step: row %d has the negative token id %d; pass the tokenizer's ids", i, t)
+		}
+	}
+	copy(d.ids, tokens)
+	first := d.steps == 0
+	if first && d.lay.cross {
+		if err := d.makeCrossTensors(); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.makePresent(); err != nil {
+		return nil, err
+	}
+	s := &d.m.step
+	if first {
+		s = &d.m.first
+		if d.m.merged {
+			release(&d.empty)
+			var err error
+			if d.empty, err = header([]float32(nil), d.selfShape(0)...); err != nil {
+				return nil, fmt.Errorf("runtime: %w", err)
+			}
+		}
+	}
+	learn := d.fill(s, first)
+	if err := d.m.run(ctx, s, d.in, d.out); err != nil {
+		d.dropLearned(learn)
+		return nil, fmt.Errorf("runtime: decoder step %d: %w", d.steps, err)
+	}
+	if learn {
+		if err := d.keepLearned(); err != nil {
+			return nil, err
+		}
+	}
+	releaseAll(d.pastT)
+	d.pastT, d.presT = d.presT, d.pastT
+	d.cur = 1 - d.cur
+	d.steps++
+	if first {
+		release(&d.empty)
+		if !d.lay.hiddenAtStep {
+			release(&d.hiddenT)
+			d.hidden = nil
+		}
+	}
+	return d.logits[:d.rows*d.lay.vocab], nil
+}
+
+// fill sets d.in and d.out for a run of s. It reports whether the run must
+// learn the shapes of the merged graph's placeholder outputs (their slots
+// are left nil for onnxruntime_go to allocate once).
+func (d *Decoder) fill(s *session, first bool) (learn bool) {
+	io := s.io
+	d.in = d.in[:0]
+	for _, sl := range io.ins {
+		var v ort.Value
+		switch sl.kind {
+		case slotIDs:
+			v = d.idsT
+		case slotMask:
+			v = d.maskT
+		case slotHidden:
+			v = d.hiddenT
+			if !first && d.m.merged {
+				v = d.noneT
+			}
+		case slotUseCache:
+			v = d.m.useCache[0]
+			if !first {
+				v = d.m.useCache[1]
+			}
+		case slotSelf:
+			if first {
+				v = d.empty
+			} else {
+				v = d.pastT[sl.idx]
+			}
+		case slotCross:
+			if first {
+				v = d.empty
+			} else {
+				v = d.crossT[sl.idx]
+			}
+		}
+		d.in = append(d.in, v)
+	}
+	d.out = d.out[:0]
+	for _, sl := range io.outs {
+		var v ort.Value
+		switch sl.kind {
+		case slotLogits:
+			v = d.logitsT
+		case slotSelf:
+			v = d.presT[sl.idx]
+		case slotCross:
+			switch {
+			case first:
+				v = d.crossT[sl.idx]
+			case d.unused != nil:
+				v = d.unused[sl.idx]
+			default:
+				learn = true // left nil: onnxruntime_go allocates it
+			}
+		}
+		d.out = append(d.out, v)
+	}
+	return learn
+}
+
+// keepLearned keeps, after the first later step of a merged graph, tensors
+// shaped like the placeholder present.*.encoder outputs it gave, so that
+// later steps pass preallocated outputs for them too.
+func (d *Decoder) keepLearned() error {
+	d.unused = make([]*ort.Tensor[float32], 2*d.lay.layers)
+	d.spare = make([][]float32, 2*d.lay.layers)
+	var err error
+	for i, sl := range d.m.step.io.outs {
+		if sl.kind != slotCross || d.out[i] == nil {
+			continue
+		}
+		shape := d.out[i].GetShape()
+		d.out[i].Destroy()
+		d.out[i] = nil
+		if err != nil {
+			continue
+		}
+		d.spare[sl.idx] = make([]float32, shape.FlattenedSize())
+		d.unused[sl.idx], err = header(d.spare[sl.idx], shape...)
+	}
+	if err != nil {
+		d.dropUnused()
+		return fmt.Errorf("runtime: %w", err)
+	}
+	return nil
+}
+
+// dropLearned releases the outputs onnxruntime_go allocated for a run that
+// failed.
+func (d *Decoder) dropLearned(learn bool) {
+	if !learn {
+		return
+	}
+	for i, sl := range d.m.step.io.outs {
+		if sl.kind == slotCross && i < len(d.out) && d.out[i] != nil {
+			d.out[i].Destroy()
+			d.out[i] = nil
+		}
+	}
+}
+
+// dropUnused releases the placeholder outputs; the next step learns them
+// again.
+func (d *Decoder) dropUnused() {
+	releaseAll(d.unused)
+	d.unused, d.spare = nil, nil
+}
+
+// Reorder makes new row i continue the history of current row src[i]. It
+// gathers the self-attention cache (one pass per layer tensor, into the
+// spare side of its buffers), and the cross-attention cache, the encoder
+// outputs and the mask only when the rows' inputs change (a different
+// number of rows, or a row taking the history of another input). An
+// identity src costs nothing. Reorder before the first Step expands or
+// selects the encoder outputs.
+func (d *Decoder) Reorder(src []int) error {
+	if d.closed {
+		return fmt.Errorf("%w: reorder on a closed decoder; encode again", ErrClosed)
+	}
+	if len(src) == 0 {
+		return errors.New("runtime: reorder to no rows; close the decoder instead")
+	}
+	identity := len(src) == d.rows
+	for i, s := range src {
+		if s < 0 || s >= d.rows {
+			return fmt.Errorf("runtime: reorder: src[%d] = %d is not a row (there are %d); pass indexes of current rows", i, s, d.rows)
+		}
+		if s != i {
+			identity = false
+		}
+	}
+	if identity {
+		return nil
+	}
+	n := len(src)
+	d.next = grow(d.next[:0], n, 0)[:n]
+	moved := n != d.rows
+	for i, s := range src {
+		d.next[i] = d.inputOf[s]
+		if i < d.rows && d.next[i] != d.inputOf[i] {
+			moved = true
+		}
+	}
+	// Self-attention cache: gather side cur into the other side.
+	if d.steps > 0 {
+		block := d.lay.heads * d.steps * d.lay.headDim
+		need := n * block
+		floor := n * d.lay.heads * d.lay.headDim * minCacheTokens
+		from, to := d.self[d.cur], d.self[1-d.cur]
+		for j := range from {
+			if len(to[j]) < need {
+				releaseAll(d.presT) // headers over the side about to be replaced
+				to[j] = grow(to[j], max(need, floor), 0)
+			}
+			gatherInto(to[j], from[j], src, block)
+		}
+		d.cur = 1 - d.cur
+	}
+	if moved {
+		if d.steps > 0 && d.lay.cross {
+			rowLen := d.lay.heads * d.encLen * d.lay.headDim
+			releaseAll(d.crossT)
+			for j := range d.cross {
+				d.cross[j] = gatherRows(d.cross[j][:d.rows*rowLen], src, rowLen)
+			}
+		}
+		release(&d.maskT)
+		release(&d.hiddenT)
+		d.mask = gatherRows(d.mask[:d.rows*d.encLen], src, d.encLen)
+		if d.hidden != nil {
+			rowLen := d.encLen * d.lay.hidden
+			d.hidden = gatherRows(d.hidden[:d.rows*rowLen], src, rowLen)
+		}
+	}
+	d.inputOf = grow(d.inputOf[:0], n, 0)[:n]
+	copy(d.inputOf, d.next)
+	rowsChanged := n != d.rows
+	d.rows = n
+	if d.steps > 0 {
+		if err := d.makePast(); err != nil {
+			return err
+		}
+	}
+	if moved {
+		if err := d.makeRowTensors(); err != nil {
+			return err
+		}
+		if d.steps > 0 && d.lay.cross {
+			if err := d.makeCrossTensors(); err != nil {
+				return err
+			}
+		}
+	}
+	if rowsChanged {
+		d.dropUnused()
+	}
+	return nil
+}
+
+// Close releases the Decoder's tensors. Closing twice is harmless.
+func (d *Decoder) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	release(&d.idsT)
+	release(&d.maskT)
+	release(&d.hiddenT)
+	release(&d.noneT)
+	release(&d.logitsT)
+	release(&d.empty)
+	releaseAll(d.crossT)
+	releaseAll(d.pastT)
+	releaseAll(d.presT)
+	d.dropUnused()
+	d.in, d.out = nil, nil
+	d.ids, d.mask, d.hidden, d.logits, d.cross = nil, nil, nil, nil, nil
+	d.self = [2][][]float32{}
+	return nil
+}

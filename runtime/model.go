@@ -1,0 +1,191 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/s2s-dev/s2s/models"
+)
+
+// ErrClosed is returned (wrapped) when a closed Model or Decoder is used;
+// check with errors.Is.
+var ErrClosed = errors.New("runtime: closed")
+
+// session is one ONNX Runtime session and the I/O the runtime runs it with.
+type session struct {
+	io *graphIO
+	s  *ort.DynamicAdvancedSession
+}
+
+// Model holds the loaded sessions of one model. It is safe for concurrent
+// use by many Decoders. Close it after its Decoders are done with.
+type Model struct {
+	mu     sync.RWMutex // held for reading while a session runs
+	closed bool
+
+	lay    layout
+	merged bool // first and step are the merged decoder graph
+	enc    session
+	first  session // decoder graph of the first step
+	step   session // decoder graph of the later steps
+
+	useCache [2]*ort.Tensor[bool] // use_cache_branch false and true (merged only)
+}
+
+// Load opens the graphs of the model m describes, with ONNX Runtime loaded
+// by Init(opts.LibraryPath). Which decoder graphs it runs is chosen by
+// opts.DecoderGraphs.
+func Load(m *models.Manifest, opts Options) (*Model, error) {
+	if m == nil {
+		return nil, errors.New("runtime: no manifest; read the model directory with models.Load first")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.WithDefaults()
+	if m.Architecture != models.ArchTransformer {
+		return nil, fmt.Errorf("runtime: %s: architecture %q is not served by this runtime yet; export a %q model", m.Dir, m.Architecture, models.ArchTransformer)
+	}
+	if m.Files.Encoder == "" {
+		return nil, fmt.Errorf("runtime: %s: the manifest names no encoder graph; re-export the model", m.Dir)
+	}
+	hasSplit := m.Files.Decoder != "" && m.Files.DecoderWithPast != ""
+	hasMerged := m.Files.DecoderMerged != ""
+	merged := false
+	switch o.DecoderGraphs {
+	case GraphsAuto:
+		if !hasSplit && !hasMerged {
+			return nil, fmt.Errorf("runtime: %s: no decoder graphs; the directory needs %s and %s, or %s", m.Dir, models.OptimumDecoder, models.OptimumDecoderWithPast, models.OptimumDecoderMerged)
+		}
+		merged = !hasSplit
+	case GraphsSplit:
+		if !hasSplit {
+			return nil, fmt.Errorf("runtime: %s: decoder graphs %q asked for, but the model has no %s and %s; use %q or %q", m.Dir, GraphsSplit, models.OptimumDecoder, models.OptimumDecoderWithPast, GraphsMerged, GraphsAuto)
+		}
+	case GraphsMerged:
+		if !hasMerged {
+			return nil, fmt.Errorf("runtime: %s: decoder graphs %q asked for, but the model has no %s; use %q or %q", m.Dir, GraphsMerged, models.OptimumDecoderMerged, GraphsSplit, GraphsAuto)
+		}
+		merged = true
+	}
+	if _, err := Init(o.LibraryPath); err != nil {
+		return nil, err
+	}
+
+	encIO, err := encoderIO(m.Path(m.Files.Encoder))
+	if err != nil {
+		return nil, err
+	}
+	var firstIO, stepIO *graphIO
+	if merged {
+		if firstIO, err = decoderIO(m.Path(m.Files.DecoderMerged)); err != nil {
+			return nil, err
+		}
+		stepIO = firstIO
+	} else {
+		if firstIO, err = decoderIO(m.Path(m.Files.Decoder)); err != nil {
+			return nil, err
+		}
+		if stepIO, err = decoderIO(m.Path(m.Files.DecoderWithPast)); err != nil {
+			return nil, err
+		}
+	}
+	lay, err := checkLayout(encIO, firstIO, stepIO, merged, layout{
+		heads: m.NumHeads, headDim: m.HeadDim, hidden: m.HiddenSize, vocab: m.VocabSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	so, err := sessionOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	model := &Model{lay: lay, merged: merged}
+	open := func(g *graphIO) (session, error) {
+		s, err := ort.NewDynamicAdvancedSession(g.file, g.inNames, g.outNames, so)
+		if err != nil {
+			return session{}, fmt.Errorf("runtime: loading %s: %v", g.file, err)
+		}
+		return session{io: g, s: s}, nil
+	}
+	if model.enc, err = open(encIO); err != nil {
+		return nil, err
+	}
+	if model.first, err = open(firstIO); err != nil {
+		model.Close()
+		return nil, err
+	}
+	if merged {
+		model.step = model.first
+		for i, v := range []bool{false, true} {
+			if model.useCache[i], err = ort.NewTensor(ort.NewShape(1), []bool{v}); err != nil {
+				model.Close()
+				return nil, fmt.Errorf("runtime: %w", err)
+			}
+		}
+	} else if model.step, err = open(stepIO); err != nil {
+		model.Close()
+		return nil, err
+	}
+	return model, nil
+}
+
+// VocabSize returns the width of one row of logits.
+func (m *Model) VocabSize() int { return m.lay.vocab }
+
+// Layers returns the number of decoder layers.
+func (m *Model) Layers() int { return m.lay.layers }
+
+// Merged reports whether the model runs the merged decoder graph.
+func (m *Model) Merged() bool { return m.merged }
+
+// Close releases the sessions. Decoders of the model must be closed first;
+// later Encode calls and Steps return ErrClosed. Closing twice is harmless.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	for _, s := range []*session{&m.enc, &m.first, &m.step} {
+		if s.s != nil {
+			if s == &m.step && m.merged {
+				s.s = nil
+				continue
+			}
+			errs = append(errs, s.s.Destroy())
+			s.s = nil
+		}
+	}
+	for i, t := range m.useCache {
+		if t != nil {
+			errs = append(errs, t.Destroy())
+			m.useCache[i] = nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("runtime: closing the model: %w", err)
+	}
+	return nil
+}
+
+// run runs s with the model held open.
+func (m *Model) run(ctx context.Context, s *session, in, out []ort.Value) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return fmt.Errorf("%w: the model was closed; load it again", ErrClosed)
+	}
+	return s.s.Run(in, out)
+}

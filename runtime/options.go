@@ -1,0 +1,87 @@
+package runtime
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Providers that Options.Provider accepts.
+const (
+	ProviderCPU  = "cpu"
+	ProviderCUDA = "cuda"
+)
+
+// Graph optimization levels that Options.GraphOptimization accepts.
+const (
+	OptimizeDisable  = "disable"
+	OptimizeBasic    = "basic"
+	OptimizeExtended = "extended"
+	OptimizeAll      = "all"
+)
+
+// Decoder graph choices that Options.DecoderGraphs accepts.
+const (
+	GraphsAuto   = "auto"
+	GraphsSplit  = "split"
+	GraphsMerged = "merged"
+)
+
+// Options are load-time options of the ONNX Runtime sessions.
+type Options struct {
+	LibraryPath       string // explicit libonnxruntime path ("" = search, see FindLibrary)
+	Provider          string // "cpu" (default) or "cuda"
+	DeviceID          int    // CUDA device
+	IntraOpThreads    int    // 0 = ONNX Runtime's default
+	InterOpThreads    int    // 0 = ONNX Runtime's default
+	GraphOptimization string // "disable", "basic", "extended", "all" (default "all")
+	DecoderGraphs     string // "auto" (default: split graphs when present, else merged), "split", "merged"
+}
+
+// WithDefaults returns o with empty fields set to their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Provider == "" {
+		o.Provider = ProviderCPU
+	}
+	if o.GraphOptimization == "" {
+		o.GraphOptimization = OptimizeAll
+	}
+	if o.DecoderGraphs == "" {
+		o.DecoderGraphs = GraphsAuto
+	}
+	return o
+}
+
+// Validate reports the first option that has a value the runtime does not
+// know. Empty fields are valid (they take their defaults).
+func (o Options) Validate() error {
+	oneOf := func(field, v string, allowed ...string) error {
+		if v == "" {
+			return nil
+		}
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("runtime: %s %q is unknown; use one of %s", field, v, strings.Join(allowed, ", "))
+	}
+	if err := oneOf("provider", o.Provider, ProviderCPU, ProviderCUDA); err != nil {
+		return err
+	}
+	if err := oneOf("graph optimization", o.GraphOptimization, OptimizeDisable, OptimizeBasic, OptimizeExtended, OptimizeAll); err != nil {
+		return err
+	}
+	if err := oneOf("decoder graphs", o.DecoderGraphs, GraphsAuto, GraphsSplit, GraphsMerged); err != nil {
+		return err
+	}
+	if o.DeviceID < 0 {
+		return fmt.Errorf("runtime: device id %d is negative; use 0 for the first GPU", o.DeviceID)
+	}
+	if o.DeviceID != 0 && o.Provider != ProviderCUDA {
+		return fmt.Errorf("runtime: device id %d needs provider %q; set the provider or drop the device id", o.DeviceID, ProviderCUDA)
+	}
+	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
+		return fmt.Errorf("runtime: thread counts must be 0 (ONNX Runtime's default) or more, not %d/%d", o.IntraOpThreads, o.InterOpThreads)
+	}
+	return nil
+}

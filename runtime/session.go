@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// cudaProviderFiles are the libraries a CUDA build of ONNX Runtime keeps
+// beside libonnxruntime.so.1; the CPU build has neither.
+var cudaProviderFiles = []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"}
+
+// sessionOptions turns o (defaults applied, validated) into ONNX Runtime
+// session options. The caller destroys them.
+func sessionOptions(o Options) (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("runtime: session options: %w", err)
+	}
+	fail := func(err error) (*ort.SessionOptions, error) {
+		so.Destroy()
+		return nil, err
+	}
+	if o.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(o.IntraOpThreads); err != nil {
+			return fail(fmt.Errorf("runtime: intra-op threads %d: %w", o.IntraOpThreads, err))
+		}
+	}
+	if o.InterOpThreads > 0 {
+		if err := so.SetInterOpNumThreads(o.InterOpThreads); err != nil {
+			return fail(fmt.Errorf("runtime: inter-op threads %d: %w", o.InterOpThreads, err))
+		}
+	}
+	level := map[string]ort.GraphOptimizationLevel{
+		OptimizeDisable:  ort.GraphOptimizationLevelDisableAll,
+		OptimizeBasic:    ort.GraphOptimizationLevelEnableBasic,
+		OptimizeExtended: ort.GraphOptimizationLevelEnableExtended,
+		OptimizeAll:      ort.GraphOptimizationLevelEnableAll,
+	}[o.GraphOptimization]
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
+		return fail(fmt.Errorf("runtime: graph optimization %q: %w", o.GraphOptimization, err))
+	}
+	if o.Provider == ProviderCUDA {
+		if err := appendCUDA(so, o.DeviceID); err != nil {
+			return fail(err)
+		}
+	}
+	return so, nil
+}
+
+// appendCUDA adds the CUDA execution provider on device id to so. A library
+// without the CUDA provider files is refused before ONNX Runtime is asked,
+// so that it neither logs nor crashes.
+func appendCUDA(so *ort.SessionOptions, id int) error {
+	if err := checkCUDAFiles(loadedLibraryFile()); err != nil {
+		return err
+	}
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrNoCUDA, err)
+	}
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
+		return fmt.Errorf("runtime: cuda device %d: %v; check the GPU driver and the CUDA and cuDNN libraries, or use provider \"cpu\"", id, err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return fmt.Errorf("runtime: cuda device %d: %v; check the GPU driver and the CUDA and cuDNN libraries, or use provider \"cpu\"", id, err)
+	}
+	return nil
+}
+
+// checkCUDAFiles returns ErrNoCUDA when the directory of the library file
+// lacks the CUDA provider libraries.
+func checkCUDAFiles(libFile string) error {
+	dir := filepath.Dir(libFile)
+	for _, f := range cudaProviderFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("%w (%s has no %s)", ErrNoCUDA, dir, f)
+		}
+	}
+	return nil
+}
