@@ -184,5 +184,8 @@ class MarianExporter(_BartFamily):
             from . import marian
         except ImportError as e:
             raise ExportError(f"the Marian tokenizer converter is unavailable ({e}); update s2s_export") from e
-        source, target = marian.convert(src, out)
+        try:
+            source, target = marian.convert(src, out)
+        except ValueError as e:  # marian.MarianTokenizerError says what to do
+            raise ExportError(f"{src}: cannot convert the Marian tokenizer: {e}") from e
         return source, target or source

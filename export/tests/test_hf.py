@@ -335,3 +335,81 @@ def test_cli_lists_subcommands():
     assert "hf" in help_text and "exports a local Hugging Face checkpoint" in help_text
     with pytest.raises(SystemExit):
         parser.parse_args(["hf"])  # SRC_DIR and OUT_DIR are required
+
+
+def _marian_tokenizer(tmp: Path):
+    """_marian_tokenizer returns a MarianTokenizer: testdata's when committed,
+    else one made here from two tiny SentencePiece models and a vocab.json in
+    Marian's order (</s> 0, <unk> 1, pieces, <pad> last)."""
+    from transformers import MarianTokenizer
+
+    if (TOKENIZERS / "marian" / "source.spm").is_file():
+        return MarianTokenizer.from_pretrained(str(TOKENIZERS / "marian"))
+    import sentencepiece as spm
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    vocab = {"</s>": 0, "<unk>": 1}
+    for side, n in (("source", 70), ("target", 80)):
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(TEXTS), model_prefix=str(tmp / side), vocab_size=n, model_type="unigram",
+            eos_id=0, unk_id=1, bos_id=-1, pad_id=-1, minloglevel=2, hard_vocab_limit=False,
+        )
+        (tmp / f"{side}.model").rename(tmp / f"{side}.spm")
+        sp = spm.SentencePieceProcessor(model_file=str(tmp / f"{side}.spm"))
+        for i in range(sp.get_piece_size()):
+            vocab.setdefault(sp.id_to_piece(i), len(vocab))
+    vocab["<pad>"] = len(vocab)
+    (tmp / "vocab.json").write_text(json.dumps(vocab))
+    return MarianTokenizer(str(tmp / "source.spm"), str(tmp / "target.spm"), str(tmp / "vocab.json"))
+
+
+@pytest.fixture(scope="module")
+def marian(tmp_path_factory):
+    """marian returns (checkpoint, model dir) of a tiny exported Marian model."""
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    root = tmp_path_factory.mktemp("marian")
+    tok = _marian_tokenizer(root / "spm")
+    pad = tok.pad_token_id
+    torch.manual_seed(0)
+    config = MarianConfig(
+        vocab_size=len(tok), d_model=D_MODEL, encoder_layers=ENC_LAYERS, decoder_layers=DEC_LAYERS,
+        encoder_attention_heads=HEADS, decoder_attention_heads=HEADS, encoder_ffn_dim=FFN, decoder_ffn_dim=FFN,
+        max_position_embeddings=64, pad_token_id=pad, eos_token_id=0, decoder_start_token_id=pad,
+    )
+    src = root / "ckpt"
+    MarianMTModel(config).eval().save_pretrained(str(src))
+    tok.save_pretrained(str(src))
+    out = root / "model"
+    hf.export(src, out, log=lambda s: None)
+    return src, out
+
+
+def test_marian_export(marian):
+    from tokenizers import Tokenizer
+    from transformers import MarianTokenizer
+
+    src, out = marian
+    assert {p.name for p in out.iterdir()} == MODEL_FILES | {"tokenizer_target.json"}
+    m = json.loads((out / "s2s.json").read_text())
+    tok = MarianTokenizer.from_pretrained(str(src))
+    assert m["model_type"] == "marian"
+    assert m["tokenizer"] == {"source": "tokenizer.json", "target": "tokenizer_target.json"}
+    assert (m["num_layers"], m["num_heads"], m["head_dim"], m["hidden_size"]) == (DEC_LAYERS, HEADS, D_MODEL // HEADS, D_MODEL)
+    assert m["vocab_size"] == len(tok)
+    assert (m["pad_token_id"], m["eos_token_id"], m["bos_token_id"], m["decoder_start_token_id"]) == (len(tok) - 1, [0], -1, len(tok) - 1)
+    source = Tokenizer.from_file(str(out / "tokenizer.json"))
+    assert source.encode("the quick brown fox").ids == tok("the quick brown fox")["input_ids"]
+    report = check.check(src, out)
+    assert len(report.diffs) == 1 + 2 * check.DEFAULT_STEPS  # encoder, then each step split and merged
+    assert all(d.ok() for d in report.diffs)
+
+
+def test_marian_without_spm_files_is_refused(marian, tmp_path):
+    src, _ = marian
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(src, ckpt)
+    (ckpt / "target.spm").unlink()
+    with pytest.raises(ExportError, match="needs target.spm"):
+        hf.export(ckpt, tmp_path / "out")
