@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import check, hf
+from . import check, hf, marian
 from .errors import ExportError
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -25,6 +25,7 @@ Run = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "hf": (hf.add_arguments, hf.run),
     "check": (check.add_arguments, check.run),
+    "marian-tokenizer": (marian.add_arguments, marian.run),
 }
 
 

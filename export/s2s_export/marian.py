@@ -18,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .errors import ExportError
+
 SOURCE_NAME = "tokenizer.json"
 TARGET_NAME = "tokenizer_target.json"
 
@@ -29,7 +31,7 @@ PAD = "<pad>"
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
 
 
-class MarianTokenizerError(ValueError):
+class MarianTokenizerError(ExportError, ValueError):
     """MarianTokenizerError says why a Marian tokenizer cannot be converted."""
 
 
@@ -193,15 +195,14 @@ def convert(src_dir, out_dir) -> tuple[str, str]:
     return SOURCE_NAME, TARGET_NAME
 
 
-def main(argv=None) -> int:
-    """main runs ``marian-tokenizer SRC_DIR OUT_DIR``."""
-    p = argparse.ArgumentParser(prog="s2s_export marian-tokenizer", description=convert.__doc__.split("\n")[0])
-    p.add_argument("src", help="Marian checkpoint directory (source.spm, target.spm, vocab.json)")
-    p.add_argument("out", help="directory to write tokenizer.json and tokenizer_target.json into")
-    args = p.parse_args(argv)
-    try:
-        names = convert(args.src, args.out)
-    except MarianTokenizerError as e:
-        p.exit(1, f"marian-tokenizer: {e}\n")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """add_arguments declares the arguments of ``marian-tokenizer``."""
+    p.add_argument("src", metavar="SRC", help="Marian checkpoint directory (source.spm, target.spm, vocab.json)")
+    p.add_argument("out", metavar="OUT", help="directory to write tokenizer.json and tokenizer_target.json into")
+
+
+def run(args: argparse.Namespace) -> int:
+    """run converts a Marian checkpoint's SentencePiece models into tokenizer.json and tokenizer_target.json."""
+    names = convert(args.src, args.out)
     print(" ".join(str(Path(args.out) / n) for n in names))
     return 0
