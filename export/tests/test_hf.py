@@ -413,3 +413,26 @@ def test_marian_without_spm_files_is_refused(marian, tmp_path):
     (ckpt / "target.spm").unlink()
     with pytest.raises(ExportError, match="needs target.spm"):
         hf.export(ckpt, tmp_path / "out")
+
+
+def test_opset_is_passed_to_optimum(exported, tmp_path):
+    import onnx
+
+    src, _ = exported("t5")
+    out = tmp_path / "op14"
+    assert cli.main(["hf", str(src), str(out), "--opset", "14", "--no-check"]) == 0
+    for g in graphs.GRAPHS:
+        opsets = {o.domain: o.version for o in onnx.load(str(out / g), load_external_data=False).opset_import}
+        assert opsets[""] == 14, g
+
+
+def test_missing_decoder_start_is_refused(exported, tmp_path):
+    src, _ = exported("t5")
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(src, ckpt)
+    for name in ("config.json", "generation_config.json"):
+        d = json.loads((ckpt / name).read_text())
+        d.pop("decoder_start_token_id", None)
+        (ckpt / name).write_text(json.dumps(d))
+    with pytest.raises(ExportError, match="no decoder_start_token_id .*; set one"):
+        hf.export(ckpt, tmp_path / "out")
