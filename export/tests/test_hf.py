@@ -2,9 +2,8 @@
 `s2s_export hf` and checks the directory, the manifest, the self-check (and
 that it catches a corrupted graph) and the refusals.
 
-The checkpoints are built here from configs; their tokenizers are the ones
-committed under testdata/tokenizers/ when present, else trained here on a
-few sentences.
+The checkpoints are built here from configs with random weights; their
+tokenizers are the ones committed under testdata/tokenizers/.
 """
 
 from __future__ import annotations
@@ -25,14 +24,6 @@ from s2s_export.errors import CheckError, ExportError  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 TOKENIZERS = REPO / "testdata" / "tokenizers"
 
-TEXTS = [
-    "the quick brown fox jumps over the lazy dog",
-    "hello world, how are you today?",
-    "a stitch in time saves nine",
-    "all that glitters is not gold; some of it is brass.",
-    "Never put off till tomorrow what you can do today.",
-] * 8
-
 # Sizes of every tiny model; the expected manifest is written from these.
 D_MODEL, HEADS, FFN, ENC_LAYERS, DEC_LAYERS = 32, 4, 64, 2, 1
 T5_D_KV = 6  # deliberately not D_MODEL / HEADS: head_dim must come from d_kv
@@ -43,39 +34,25 @@ MODEL_FILES = {
 }
 
 
+def _tokenizer_dir(family: str) -> Path:
+    """_tokenizer_dir returns testdata/tokenizers/<family>, which testdata/ commits."""
+    d = TOKENIZERS / family
+    assert d.is_dir(), f"{d} is missing; it is committed with the repository (regenerate it with testdata's script)"
+    return d
+
+
 def _t5_tokenizer():
-    """_t5_tokenizer returns a T5TokenizerFast: testdata's when committed, else a tiny Unigram."""
+    """_t5_tokenizer returns the T5TokenizerFast of testdata/tokenizers/t5."""
     from transformers import T5TokenizerFast
 
-    if (TOKENIZERS / "t5" / "tokenizer.json").is_file():
-        return T5TokenizerFast.from_pretrained(str(TOKENIZERS / "t5"))
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    t = Tokenizer(models.Unigram())
-    t.normalizer = normalizers.NFKC()
-    t.pre_tokenizer = pre_tokenizers.Metaspace()
-    t.decoder = decoders.Metaspace()
-    t.train_from_iterator(TEXTS, trainers.UnigramTrainer(vocab_size=80, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"))
-    t.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(tokenizer_object=t, extra_ids=0, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    return T5TokenizerFast.from_pretrained(str(_tokenizer_dir("t5")))
 
 
 def _bart_tokenizer():
-    """_bart_tokenizer returns a BartTokenizerFast: testdata's when committed, else a tiny byte-level BPE."""
+    """_bart_tokenizer returns the BartTokenizerFast of testdata/tokenizers/bart."""
     from transformers import BartTokenizerFast
 
-    if (TOKENIZERS / "bart" / "tokenizer.json").is_file():
-        return BartTokenizerFast.from_pretrained(str(TOKENIZERS / "bart"))
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    t = Tokenizer(models.BPE())
-    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    t.decoder = decoders.ByteLevel()
-    t.train_from_iterator(TEXTS, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    t.add_special_tokens(["<mask>"])
-    t.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    return BartTokenizerFast(tokenizer_object=t)
+    return BartTokenizerFast.from_pretrained(str(_tokenizer_dir("bart")))
 
 
 def _round8(n: int) -> int:
@@ -337,30 +314,11 @@ def test_cli_lists_subcommands():
         parser.parse_args(["hf"])  # SRC_DIR and OUT_DIR are required
 
 
-def _marian_tokenizer(tmp: Path):
-    """_marian_tokenizer returns a MarianTokenizer: testdata's when committed,
-    else one made here from two tiny SentencePiece models and a vocab.json in
-    Marian's order (</s> 0, <unk> 1, pieces, <pad> last)."""
+def _marian_tokenizer():
+    """_marian_tokenizer returns the MarianTokenizer of testdata/tokenizers/marian."""
     from transformers import MarianTokenizer
 
-    if (TOKENIZERS / "marian" / "source.spm").is_file():
-        return MarianTokenizer.from_pretrained(str(TOKENIZERS / "marian"))
-    import sentencepiece as spm
-
-    tmp.mkdir(parents=True, exist_ok=True)
-    vocab = {"</s>": 0, "<unk>": 1}
-    for side, n in (("source", 70), ("target", 80)):
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(TEXTS), model_prefix=str(tmp / side), vocab_size=n, model_type="unigram",
-            eos_id=0, unk_id=1, bos_id=-1, pad_id=-1, minloglevel=2, hard_vocab_limit=False,
-        )
-        (tmp / f"{side}.model").rename(tmp / f"{side}.spm")
-        sp = spm.SentencePieceProcessor(model_file=str(tmp / f"{side}.spm"))
-        for i in range(sp.get_piece_size()):
-            vocab.setdefault(sp.id_to_piece(i), len(vocab))
-    vocab["<pad>"] = len(vocab)
-    (tmp / "vocab.json").write_text(json.dumps(vocab))
-    return MarianTokenizer(str(tmp / "source.spm"), str(tmp / "target.spm"), str(tmp / "vocab.json"))
+    return MarianTokenizer.from_pretrained(str(_tokenizer_dir("marian")))
 
 
 @pytest.fixture(scope="module")
@@ -370,7 +328,7 @@ def marian(tmp_path_factory):
     from transformers import MarianConfig, MarianMTModel
 
     root = tmp_path_factory.mktemp("marian")
-    tok = _marian_tokenizer(root / "spm")
+    tok = _marian_tokenizer()
     pad = tok.pad_token_id
     torch.manual_seed(0)
     config = MarianConfig(
