@@ -71,9 +71,14 @@ type Options struct {
 // Defaults returns the options generate() uses when nothing else is set,
 // less the model's own ids (EOS, pad, decoder start), which come from the
 // model's config.
+//
+// MaxNewTokens is 20: for an encoder-decoder, generate() adds the decoder
+// start token to its default max_length of 20 when max_length is not passed
+// to it (so 20 new tokens). A max_length L that differs from 20 means L-1
+// new tokens.
 func Defaults() Options {
 	return Options{
-		MaxNewTokens:        19, // HF max_length 20 minus the decoder start token
+		MaxNewTokens:        20, // generate() turns its default max_length 20 into 20 new tokens
 		NumBeams:            1,
 		NumReturnSequences:  1,
 		LengthPenalty:       1.0,
@@ -111,6 +116,8 @@ func (o Options) Validate(vocabSize int) error {
 		return bad("num_return_sequences is %d; set it to 1 or more", o.NumReturnSequences)
 	case !o.DoSample && o.NumReturnSequences > o.NumBeams:
 		return bad("num_return_sequences (%d) is above num_beams (%d); raise num_beams or sample with do_sample", o.NumReturnSequences, o.NumBeams)
+	case o.DoSample && o.NumBeams > 1:
+		return bad("beam sampling (do_sample with num_beams %d) is not supported; set num_beams to 1 or do_sample to false", o.NumBeams)
 	case o.EarlyStopping != EarlyStoppingTrue && o.EarlyStopping != EarlyStoppingFalse && o.EarlyStopping != EarlyStoppingNever:
 		return bad("early_stopping is %q; use true, false or never", o.EarlyStopping)
 	case math.IsNaN(o.LengthPenalty) || math.IsInf(o.LengthPenalty, 0):
