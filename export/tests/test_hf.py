@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 TOKENIZERS = REPO / "testdata" / "tokenizers"
 
 # Sizes of every tiny model; the expected manifest is written from these.
-D_MODEL, HEADS, FFN, ENC_LAYERS, DEC_LAYERS = 32, 4, 64, 2, 1
+D_MODEL, HEADS, FFN, ENC_LAYERS, DEC_LAYERS = 32, 4, 64, 1, 2  # decoder deeper: num_layers must be the decoder's
 T5_D_KV = 6  # deliberately not D_MODEL / HEADS: head_dim must come from d_kv
 
 MODEL_FILES = {
