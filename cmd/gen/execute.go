@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/s2s-dev/s2s"
+	"github.com/s2s-dev/s2s/config"
+)
+
+// errUsage marks command-line mistakes (exit status 2).
+var errUsage = errors.New("usage")
+
+const usageHead = `gen generates text with a sequence-to-sequence model.
+
+Usage:
+  gen -model DIR [flags] "text" ["text" ...]   one output line per text
+  gen -model DIR [flags] < inputs.txt          one output line per input line
+
+Flags (each also from the environment as S2S_<NAME>, or from a YAML file
+given with -config whose keys are the names with underscores; flags win over
+the environment, which wins over the file, which wins over the model's
+generation_config.json):
+`
+
+// jsonLine is one line of -json output.
+type jsonLine struct {
+	Input        string         `json:"input"`
+	Output       string         `json:"output"`
+	Tokens       []int64        `json:"tokens"`
+	Score        float64        `json:"score"`
+	FinishReason string         `json:"finish_reason"`
+	Sequences    []s2s.Sequence `json:"sequences,omitempty"`
+	Error        string         `json:"error,omitempty"`
+}
+
+// Execute runs gen with args (without the program name).
+func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.RegisterFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg, err := config.Load(fs)
+	if err != nil {
+		if errors.Is(err, config.ErrNoModel) {
+			fmt.Fprintln(stderr, "gen:", err)
+			return errUsage
+		}
+		return err
+	}
+	g, err := s2s.Open(cfg.Model, s2s.Options{Runtime: cfg.Runtime})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	r := &runner{g: g, cfg: cfg, out: out, stderr: stderr}
+	if texts := fs.Args(); len(texts) > 0 {
+		return r.run(ctx, texts)
+	}
+	return r.runLines(ctx, stdin)
+}
+
+// runner generates batches of inputs and writes their outputs.
+type runner struct {
+	g      *s2s.Generator
+	cfg    *config.Config
+	out    *bufio.Writer
+	stderr io.Writer
+	failed int
+}
+
+// runLines reads one input per line and generates cfg.BatchSize at a time.
+// A failing batch is reported and the next one still runs.
+func (r *runner) runLines(ctx context.Context, stdin io.Reader) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := r.run(ctx, batch)
+		batch = batch[:0]
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		if err != nil {
+			r.failed++
+			fmt.Fprintln(r.stderr, "gen:", err)
+		}
+		return nil
+	}
+	for sc.Scan() {
+		batch = append(batch, strings.TrimRight(sc.Text(), "\r"))
+		if len(batch) == r.cfg.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if r.failed > 0 {
+		return fmt.Errorf("%d batch(es) failed; see the errors above", r.failed)
+	}
+	return nil
+}
+
+// run generates texts as one batch and writes one line per text. With
+// -json a failed batch still writes one line per input, with its error.
+func (r *runner) run(ctx context.Context, texts []string) error {
+	var stream s2s.StreamFunc
+	if r.cfg.Stream && !r.cfg.JSON && len(texts) == 1 {
+		stream = func(ev s2s.Event) error {
+			if _, err := r.out.WriteString(ev.Text); err != nil {
+				return err
+			}
+			return r.out.Flush()
+		}
+	}
+	outs, err := r.g.Generate(ctx, texts, r.cfg.Generation, stream)
+	if err != nil {
+		if r.cfg.JSON {
+			for _, t := range texts {
+				r.writeJSON(jsonLine{Input: t, Error: err.Error()})
+			}
+			r.out.Flush()
+		}
+		return err
+	}
+	for _, o := range outs {
+		if r.cfg.JSON {
+			best := o.Sequences[0]
+			line := jsonLine{Input: o.Input, Output: best.Text, Tokens: best.Tokens, Score: best.Score, FinishReason: string(best.FinishReason)}
+			if len(o.Sequences) > 1 {
+				line.Sequences = o.Sequences
+			}
+			r.writeJSON(line)
+			continue
+		}
+		if stream != nil {
+			r.out.WriteString("\n")
+			continue
+		}
+		for _, s := range o.Sequences {
+			r.out.WriteString(oneLine(s.Text))
+			r.out.WriteString("\n")
+		}
+	}
+	return r.out.Flush()
+}
+
+func (r *runner) writeJSON(line jsonLine) {
+	if line.Tokens == nil {
+		line.Tokens = []int64{}
+	}
+	// JSON has no infinities: a sequence whose every continuation was
+	// masked scores -Inf, written as the lowest float64 instead.
+	line.Score = finite(line.Score)
+	for i := range line.Sequences {
+		line.Sequences[i].Score = finite(line.Sequences[i].Score)
+	}
+	b, err := json.Marshal(line)
+	if err != nil {
+		b, _ = json.Marshal(jsonLine{Input: line.Input, Tokens: []int64{}, Error: err.Error()})
+	}
+	r.out.Write(b)
+	r.out.WriteString("\n")
+}
+
+// finite maps NaN to 0 and the infinities to the largest float64s.
+func finite(x float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case math.IsInf(x, -1):
+		return -math.MaxFloat64
+	case math.IsInf(x, 1):
+		return math.MaxFloat64
+	}
+	return x
+}
+
+// oneLine keeps one output per line: newlines inside a text become spaces.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+}
