@@ -164,6 +164,12 @@ func encoderIO(file string) (*graphIO, error) {
 	if err != nil {
 		return nil, err
 	}
+	return classifyEncoder(file, ins, outs)
+}
+
+// classifyEncoder says what each encoder input and output is.
+func classifyEncoder(file string, ins, outs []ort.InputOutputInfo) (*graphIO, error) {
+	var err error
 	g := &graphIO{file: file, infoIn: map[string]ort.InputOutputInfo{}, infoOut: map[string]ort.InputOutputInfo{}}
 	for _, in := range ins {
 		g.infoIn[in.Name] = in
@@ -210,6 +216,12 @@ func decoderIO(file string) (*graphIO, error) {
 	if err != nil {
 		return nil, err
 	}
+	return classifyDecoder(file, ins, outs)
+}
+
+// classifyDecoder says what each decoder input and output is.
+func classifyDecoder(file string, ins, outs []ort.InputOutputInfo) (*graphIO, error) {
+	var err error
 	base := filepath.Base(file)
 	g := &graphIO{file: file, infoIn: map[string]ort.InputOutputInfo{}, infoOut: map[string]ort.InputOutputInfo{}}
 	for _, in := range ins {

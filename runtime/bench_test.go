@@ -1,0 +1,89 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// BenchmarkStep times one decoder step at a cache length between 1 and 64
+// (the decoder is encoded again, off the clock, every 64 steps).
+func BenchmarkStep(b *testing.B) {
+	for _, name := range testModels[:2] {
+		for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+			for _, rows := range []int{1, 8} {
+				b.Run(fmt.Sprintf("%s/%s/batch=%d", name, graphs, rows), func(b *testing.B) {
+					man, m := loadModel(b, name, graphs)
+					src := sources(man)
+					inputs := make([][]int64, rows)
+					for i := range inputs {
+						inputs[i] = src[i%len(src)]
+					}
+					ctx := context.Background()
+					tok := make([]int64, rows)
+					var d *Decoder
+					b.ReportAllocs()
+					for b.Loop() {
+						if d == nil || d.Steps() == 64 {
+							b.StopTimer()
+							if d != nil {
+								d.Close()
+							}
+							var err error
+							if d, err = m.Encode(ctx, inputs, man.PadTokenID); err != nil {
+								b.Fatal(err)
+							}
+							b.StartTimer()
+						}
+						for r := range tok {
+							tok[r] = forced(man, r, d.Steps())
+						}
+						if _, err := d.Step(ctx, tok); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if d != nil {
+						d.Close()
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkReorder times a beam reorder within inputs (a gather of the
+// self-attention cache, 8 rows, 32 positions).
+func BenchmarkReorder(b *testing.B) {
+	man, m := loadModel(b, testModels[0], GraphsSplit)
+	src := sources(man)[:2]
+	d := encode(b, m, man, src)
+	if err := d.Reorder([]int{0, 0, 0, 0, 1, 1, 1, 1}); err != nil {
+		b.Fatal(err)
+	}
+	run(b, d, forcedSteps(man, 8, 32))
+	perm := []int{1, 2, 3, 0, 5, 6, 7, 4}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Reorder(perm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncode times the encoder over 8 inputs.
+func BenchmarkEncode(b *testing.B) {
+	man, m := loadModel(b, testModels[0], GraphsSplit)
+	src := sources(man)
+	inputs := make([][]int64, 8)
+	for i := range inputs {
+		inputs[i] = src[i%len(src)]
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := m.Encode(context.Background(), inputs, man.PadTokenID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+	}
+}

@@ -1,0 +1,109 @@
+package runtime
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/s2s-dev/s2s/models"
+)
+
+// testModels are the committed tiny random-weight models (testdata/ at the
+// repository root), each with the script that made it beside it.
+var testModels = []string{"t5-tiny", "bart-tiny", "marian-tiny"}
+
+// modelDir returns the directory of a committed test model.
+func modelDir(name string) string {
+	if dev := os.Getenv("S2S_RUNTIME_TESTDATA"); dev != "" {
+		return filepath.Join(dev, name)
+	}
+	return filepath.Join("..", "testdata", name)
+}
+
+// mustInit loads ONNX Runtime the way users find it; a missing library
+// fails the test (it is never skipped).
+func mustInit(t testing.TB) {
+	t.Helper()
+	if _, err := Init(""); err != nil {
+		t.Fatalf("ONNX Runtime is needed for these tests: %v", err)
+	}
+}
+
+// testOptions keeps the tests light on the shared cores.
+func testOptions(graphs string) Options {
+	return Options{IntraOpThreads: 1, InterOpThreads: 1, DecoderGraphs: graphs}
+}
+
+// loadModel loads a committed test model with the given decoder graphs.
+func loadModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
+	t.Helper()
+	mustInit(t)
+	man, err := models.Load(modelDir(name))
+	if err != nil {
+		t.Fatalf("reading test model %s: %v", name, err)
+	}
+	m, err := Load(man, testOptions(graphs))
+	if err != nil {
+		t.Fatalf("loading test model %s (%s): %v", name, graphs, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return man, m
+}
+
+// sources returns test inputs of different lengths, each ending in eos,
+// with ids inside the model's vocabulary.
+func sources(man *models.Manifest) [][]int64 {
+	eos := man.EOSTokenIDs[0]
+	v := int64(man.VocabSize)
+	id := func(i int64) int64 { return 3 + (i*7)%(v-4) }
+	return [][]int64{
+		{id(1), id(2), id(3), id(4), id(5), eos},
+		{id(6), id(7), eos},
+		{id(8), id(9), id(10), id(11), eos},
+	}
+}
+
+// argmax returns the index of the largest value of row.
+func argmax(row []float32) int64 {
+	best := 0
+	for i, x := range row {
+		if x > row[best] {
+			best = i
+		}
+	}
+	return int64(best)
+}
+
+// maxDiff returns the largest absolute difference of a and b (Inf when
+// their lengths differ or a value is NaN).
+func maxDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	d := 0.0
+	for i := range a {
+		x := math.Abs(float64(a[i]) - float64(b[i]))
+		if math.IsNaN(x) {
+			return math.Inf(1)
+		}
+		d = max(d, x)
+	}
+	return d
+}
+
+// run feeds tokens[t] at step t to d and returns a copy of each step's
+// logits.
+func run(t testing.TB, d *Decoder, tokens [][]int64) [][]float32 {
+	t.Helper()
+	var out [][]float32
+	for step, tok := range tokens {
+		logits, err := d.Step(context.Background(), tok)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		out = append(out, append([]float32(nil), logits...))
+	}
+	return out
+}
