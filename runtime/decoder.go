@@ -58,8 +58,13 @@ type Decoder struct {
 }
 
 // Encode runs the encoder once over inputs, padded on the right with padID
-// to the longest, and returns a Decoder with one row per input.
+// to the longest (padded positions are masked out; a negative padID pads
+// with 0), and returns a Decoder with one row per input. The context is
+// checked before each graph run; a run in progress is not interrupted.
 func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Decoder, error) {
+	if padID < 0 {
+		padID = 0
+	}
 	if len(inputs) == 0 {
 		return nil, errors.New("runtime: encode: no inputs; pass at least one token sequence")
 	}

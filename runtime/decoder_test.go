@@ -352,6 +352,21 @@ func TestBadInputs(t *testing.T) {
 		t.Errorf("encode with a canceled context: got %v", err)
 	}
 
+	// A negative pad id pads with 0; padded positions are masked out, so
+	// the logits are those of the model's own pad id.
+	noPad, err := m.Encode(ctx, sources(man), -1)
+	if err != nil {
+		t.Fatalf("encode with pad id -1: %v", err)
+	}
+	defer noPad.Close()
+	a := run(t, noPad, forcedSteps(man, 3, 2))
+	b := run(t, encode(t, m, man, sources(man)), forcedSteps(man, 3, 2))
+	for s := range a {
+		if diff := maxDiff(a[s], b[s]); diff > 1e-5 {
+			t.Fatalf("pad id -1, step %d: logits differ by %g", s, diff)
+		}
+	}
+
 	// The decoder still works after the refused calls, and gives what a
 	// fresh one gives.
 	got := run(t, d, forcedSteps(man, 3, 3))
@@ -360,5 +375,65 @@ func TestBadInputs(t *testing.T) {
 		if diff := maxDiff(got[s], want[s]); diff > 0 {
 			t.Fatalf("step %d after refused calls differs by %g", s, diff)
 		}
+	}
+}
+
+func TestConcurrentDecoders(t *testing.T) {
+	man, m := loadModel(t, testModels[1], GraphsSplit)
+	src := sources(man)
+	tokens := forcedSteps(man, len(src), 6)
+	want := run(t, encode(t, m, man, src), tokens)
+	const workers = 4
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for range 5 {
+				d, err := m.Encode(context.Background(), src, man.PadTokenID)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for s, tok := range tokens {
+					logits, err := d.Step(context.Background(), tok)
+					if err == nil && maxDiff(logits, want[s]) > 0 {
+						err = errors.New("logits differ from a lone decoder's")
+					}
+					if err != nil {
+						d.Close()
+						errs <- err
+						return
+					}
+				}
+				d.Close()
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSessionOptionsApply(t *testing.T) {
+	man, ref := loadModel(t, testModels[0], GraphsSplit)
+	src := sources(man)
+	tokens := forcedSteps(man, len(src), 4)
+	want := run(t, encode(t, ref, man, src), tokens)
+	for _, level := range []string{OptimizeDisable, OptimizeBasic, OptimizeExtended, OptimizeAll} {
+		t.Run(level, func(t *testing.T) {
+			m, err := Load(man, Options{GraphOptimization: level, IntraOpThreads: 2, InterOpThreads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			got := run(t, encode(t, m, man, src), tokens)
+			for s := range got {
+				if d := maxDiff(got[s], want[s]); d > 1e-4 {
+					t.Fatalf("step %d: logits differ by %g with optimization %q", s, d, level)
+				}
+			}
+		})
 	}
 }
