@@ -118,7 +118,11 @@ func NewRepetitionPenalty(penalty float64) (*RepetitionPenalty, error) {
 func (p *RepetitionPenalty) Process(history []int64, scores []float32) {
 	// Every penalised value is computed from the original scores first, so
 	// a token that occurs twice is penalised once.
-	p.tmp = slices.Grow(p.tmp[:0], len(history))[:len(history)]
+	if cap(p.tmp) < len(history) {
+		// Sized like the history's buffer, so it grows as rarely as the history.
+		p.tmp = make([]float32, len(history), max(cap(history), 2*len(history)))
+	}
+	p.tmp = p.tmp[:len(history)]
 	for i, t := range history {
 		s := scores[t]
 		if s < 0 {
@@ -399,13 +403,14 @@ func siftDown32(h []float32, i int) {
 }
 
 // TopP keeps the most likely tokens whose probabilities add up to p, with
-// at least minKeep of them, and sets the others to -inf (HF's top_p: sort
-// ascending, drop tokens while the cumulative probability stays at or below
-// 1-p).
+// at least minKeep of them, and sets the others to -inf (HF's top_p: a
+// token stays when the tokens less likely than it hold more than 1-p of
+// the probability, that is when the tokens more likely than it hold less
+// than p).
 type TopP struct {
 	p       float64
 	minKeep int
-	idx     []int32
+	heap    []int32
 }
 
 // NewTopP returns a top-p processor; p must be in (0, 1] and minKeep 1 or
@@ -422,44 +427,57 @@ func NewTopP(p float64, minKeep int) (*TopP, error) {
 
 // Process implements LogitsProcessor.
 func (p *TopP) Process(_ []int64, scores []float32) {
-	// Tokens at -inf have probability 0: they sort first and stay removed,
-	// so only the others need sorting.
-	idx := p.idx[:0]
-	for i, s := range scores {
-		if s > negInf {
-			idx = append(idx, int32(i))
-		}
-	}
-	p.idx = idx
-	if len(idx) == 0 {
+	lse, nan := logSumExp(scores)
+	if nan || math.IsInf(lse, 0) {
 		return
 	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		sa, sb := scores[a], scores[b]
-		switch {
-		case sa < sb:
-			return -1
-		case sa > sb:
-			return 1
+	// Tokens at -inf have probability 0 and stay removed. The others go
+	// into a max-heap and come out most likely first until the mass above
+	// the next one reaches p; what is left in the heap is removed.
+	h := p.heap[:0]
+	for i, s := range scores {
+		if s > negInf {
+			h = append(h, int32(i))
 		}
-		return int(a - b)
-	})
-	top := float64(scores[idx[len(idx)-1]])
-	var sum float64
-	for _, i := range idx {
-		sum += math.Exp(float64(scores[i]) - top)
 	}
-	limit := 1 - p.p
-	keepFrom := len(idx) - p.minKeep
-	var cum float64
-	for j, i := range idx {
-		if j >= keepFrom {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDownByScore(h, i, scores)
+	}
+	var above float64
+	for kept := 0; len(h) > 0; kept++ {
+		if kept >= p.minKeep && above >= p.p {
 			break
 		}
-		cum += math.Exp(float64(scores[i])-top) / sum
-		if cum > limit {
-			break
-		}
+		above += math.Exp(float64(scores[h[0]]) - lse)
+		h[0] = h[len(h)-1]
+		h = h[:len(h)-1]
+		siftDownByScore(h, 0, scores)
+	}
+	for _, i := range h {
 		scores[i] = negInf
+	}
+	p.heap = h[:0]
+}
+
+// siftDownByScore restores a max-heap of token ids ordered by score, the
+// lower id first among equal scores.
+func siftDownByScore(h []int32, i int, scores []float32) {
+	above := func(a, b int32) bool {
+		return scores[a] > scores[b] || (scores[a] == scores[b] && a < b)
+	}
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && above(h[r], h[l]) {
+			m = r
+		}
+		if !above(h[m], h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
 	}
 }
