@@ -10,14 +10,19 @@ import (
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
-	sugarnorm "github.com/sugarme/tokenizer/normalizer"
 	"github.com/sugarme/tokenizer/spm"
+	"golang.org/x/text/unicode/norm"
 )
 
 // normalizer rewrites text before pre-tokenization. Only the normalized
-// text is kept: s2s needs ids, not offsets.
+// text is kept (s2s needs ids, not offsets), and one fact about
+// alignment: atStart, whether the text still begins at offset 0 of the
+// original, which the Metaspace "first" scheme checks. tokenizers moves
+// that offset only when a normalizer deletes the leading characters
+// (Strip, or a Replace with empty content); Precompiled's deletions leave
+// it at 0 because its alignment bookkeeping ignores them.
 type normalizer interface {
-	normalize(s string) string
+	normalize(s string, atStart bool) (string, bool)
 }
 
 // newNormalizer builds the normalizer described by raw (nil for none).
@@ -89,13 +94,13 @@ func newNormalizer(raw json.RawMessage) (normalizer, error) {
 	case "Lowercase":
 		return lowercaseNormalizer{}, nil
 	case "NFC":
-		return unicodeNormalizer{sugarnorm.NewNFC()}, nil
+		return unicodeNormalizer{norm.NFC}, nil
 	case "NFD":
-		return unicodeNormalizer{sugarnorm.NewNFD()}, nil
+		return unicodeNormalizer{norm.NFD}, nil
 	case "NFKC":
-		return unicodeNormalizer{sugarnorm.NewNFKC()}, nil
+		return unicodeNormalizer{norm.NFKC}, nil
 	case "NFKD":
-		return unicodeNormalizer{sugarnorm.NewNFKD()}, nil
+		return unicodeNormalizer{norm.NFKD}, nil
 	case "":
 		return nil, fmt.Errorf("normalizer: no \"type\" field")
 	default:
@@ -106,11 +111,11 @@ func newNormalizer(raw json.RawMessage) (normalizer, error) {
 // sequenceNormalizer applies normalizers in order.
 type sequenceNormalizer []normalizer
 
-func (s sequenceNormalizer) normalize(text string) string {
+func (s sequenceNormalizer) normalize(text string, atStart bool) (string, bool) {
 	for _, n := range s {
-		text = n.normalize(text)
+		text, atStart = n.normalize(text, atStart)
 	}
-	return text
+	return text, atStart
 }
 
 // precompiledNormalizer is SentencePiece's normalizer (nmt_nfkc and
@@ -174,7 +179,7 @@ func (p *precompiledNormalizer) commonPrefixSearch(chunk string) (results []int)
 	return p.trie.CommonPrefixSearch([]byte(chunk))
 }
 
-func (p *precompiledNormalizer) normalize(s string) string {
+func (p *precompiledNormalizer) normalize(s string, atStart bool) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	state := -1
@@ -201,7 +206,7 @@ func (p *precompiledNormalizer) normalize(s string) string {
 			i += size
 		}
 	}
-	return b.String()
+	return b.String(), atStart
 }
 
 // isWhiteSpace is Rust's char::is_whitespace (the White_Space property).
@@ -212,14 +217,16 @@ func isWhiteSpace(r rune) bool {
 // stripNormalizer removes leading and/or trailing white space.
 type stripNormalizer struct{ left, right bool }
 
-func (s stripNormalizer) normalize(text string) string {
+func (s stripNormalizer) normalize(text string, atStart bool) (string, bool) {
 	if s.left {
-		text = strings.TrimLeftFunc(text, isWhiteSpace)
+		trimmed := strings.TrimLeftFunc(text, isWhiteSpace)
+		atStart = atStart && len(trimmed) == len(text)
+		text = trimmed
 	}
 	if s.right {
 		text = strings.TrimRightFunc(text, isWhiteSpace)
 	}
-	return text
+	return text, atStart
 }
 
 // replacer replaces a literal string or a regular expression. It serves
@@ -258,16 +265,35 @@ func (r *replacer) replace(s string) string {
 	return strings.ReplaceAll(s, r.literal, r.content)
 }
 
-func (r *replacer) normalize(s string) string { return r.replace(s) }
+// normalize replaces, keeping track of atStart as tokenizers' alignments
+// do: the content of a match aligns with the match's last character, so a
+// match at offset 0 keeps the text at the start only when it is a single
+// character replaced by something.
+func (r *replacer) normalize(s string, atStart bool) (string, bool) {
+	if atStart {
+		end := -1
+		if r.re != nil {
+			if loc := r.re.FindStringIndex(s); loc != nil && loc[0] == 0 {
+				end = loc[1]
+			}
+		} else if strings.HasPrefix(s, r.literal) {
+			end = len(r.literal)
+		}
+		if end > 0 {
+			atStart = r.content != "" && utf8.RuneCountInString(s[:end]) == 1
+		}
+	}
+	return r.replace(s), atStart
+}
 
 // prependNormalizer puts a string before non-empty text.
 type prependNormalizer string
 
-func (p prependNormalizer) normalize(s string) string {
+func (p prependNormalizer) normalize(s string, atStart bool) (string, bool) {
 	if s == "" {
-		return s
+		return s, atStart
 	}
-	return string(p) + s
+	return string(p) + s, atStart
 }
 
 // lowercaseNormalizer lowercases character by character with Unicode's
@@ -275,7 +301,7 @@ func (p prependNormalizer) normalize(s string) string {
 // simple mapping only for U+0130, which becomes "i\u0307".
 type lowercaseNormalizer struct{}
 
-func (lowercaseNormalizer) normalize(s string) string {
+func (lowercaseNormalizer) normalize(s string, atStart bool) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
@@ -285,18 +311,28 @@ func (lowercaseNormalizer) normalize(s string) string {
 		}
 		b.WriteRune(unicode.ToLower(r))
 	}
-	return b.String()
+	return b.String(), atStart
 }
 
-// unicodeNormalizer applies sugarme's NFC, NFD, NFKC or NFKD.
+// unicodeNormalizer applies NFC, NFD, NFKC or NFKD with x/text (the
+// package sugarme wraps). sugarme's own normalizers are not used: its NFC
+// and NFKC leave decomposed input ("e\u0301") uncomposed, and its NFKD
+// returns nil for input already in NFKD.
 type unicodeNormalizer struct {
-	n sugarnorm.Normalizer
+	form norm.Form
 }
 
-func (u unicodeNormalizer) normalize(s string) string {
-	out, err := u.n.Normalize(sugarnorm.NewNormalizedFrom(s))
-	if err != nil || out == nil {
-		return s
+// cgj is U+034F COMBINING GRAPHEME JOINER.
+const cgj = "\u034f"
+
+// normalize applies the form. x/text follows the Stream-Safe Text Format
+// and puts a CGJ after every 30 combining marks in a row; Rust's
+// unicode-normalization (used by tokenizers) does not, so the CGJs x/text
+// adds are taken out again (the text is cut at the input's own CGJs first).
+func (u unicodeNormalizer) normalize(s string, atStart bool) (string, bool) {
+	parts := strings.Split(s, cgj)
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(u.form.String(p), cgj, "")
 	}
-	return out.GetNormalized()
+	return strings.Join(parts, cgj), atStart
 }

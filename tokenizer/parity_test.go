@@ -16,9 +16,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the goldens by running testdata/tokenizer/make_goldens.py")
 
-// parityNames are the tokenizers under testdata/tokenizers checked against
-// the Python tokenizers library.
-var parityNames = []string{"t5", "bart", "marian"}
+// parityNames are the tokenizers checked against the Python tokenizers
+// library: the model tokenizers under testdata/tokenizers, then the edge-*
+// tokenizers under testdata/tokenizer that exercise the components those
+// do not use (see make_goldens.py).
+var parityNames = []string{"t5", "bart", "marian", "edge-unigram", "edge-bytefallback", "edge-bpe-suffix"}
 
 // minCorpus is the least number of strings the corpus must hold.
 const minCorpus = 200
@@ -39,15 +41,19 @@ func goldenDir() string {
 	return filepath.Join("..", "testdata", "tokenizer")
 }
 
-// loadNamed loads testdata/tokenizers/<name>, failing the test if the files
-// are missing. Marian must have its target tokenizer.
+// loadNamed loads testdata/tokenizers/<name> (or testdata/tokenizer/<name>.json
+// for the edge tokenizers), failing the test if the files are missing.
+// Marian must have its target tokenizer.
 func loadNamed(t testing.TB, name string) *Tokenizer {
 	t.Helper()
 	dir := filepath.Join(tokenizersDir(), name)
 	src := filepath.Join(dir, "tokenizer.json")
-	tgt := filepath.Join(dir, "tokenizer_target.json")
-	if name != "marian" {
-		tgt = ""
+	tgt := ""
+	switch {
+	case name == "marian":
+		tgt = filepath.Join(dir, "tokenizer_target.json")
+	case strings.HasPrefix(name, "edge-"):
+		src = filepath.Join("..", "testdata", "tokenizer", name+".json")
 	}
 	tok, err := Load(src, tgt)
 	if err != nil {

@@ -184,7 +184,7 @@ func (p *pipeline) addTokens(list []addedTokenJSON) error {
 		if t.normalized {
 			pat := t.content
 			if p.normalizer != nil {
-				pat = p.normalizer.normalize(pat)
+				pat, _ = p.normalizer.normalize(pat, true)
 			}
 			norm = append(norm, matchPattern{pattern: pat, token: t})
 		} else {
@@ -227,16 +227,16 @@ func (p *pipeline) encode(text string) ([]int64, error) {
 			ids = append(ids, part.id)
 			continue
 		}
-		normalized := part.text
+		normalized, atStart := part.text, part.start == 0
 		if p.normalizer != nil {
-			normalized = p.normalizer.normalize(normalized)
+			normalized, atStart = p.normalizer.normalize(normalized, atStart)
 		}
 		for _, sub := range p.normMatch.split(normalized) {
 			if sub.id >= 0 {
 				ids = append(ids, sub.id)
 				continue
 			}
-			words := []piece{{text: sub.text, atStart: part.start == 0 && sub.start == 0}}
+			words := []piece{{text: sub.text, atStart: atStart && sub.start == 0}}
 			if p.pre != nil {
 				words = p.pre.preTokenize(words)
 			}

@@ -56,7 +56,7 @@ def hard_strings():
           "1️⃣2️⃣", "❤️", "❤\ufe0e", "🧑‍🚀 in space", "I ❤️ NY 🗽", "🤷‍♀️🤷🏻‍♂️", "☺", "🫠🫶"]
     # Zero-width, format and control characters.
     s += ["a\u200bb", "zero\u200cwidth\u200djoiners", "\ufeffbyte order mark", "co\u00adop", "tab\x07bell",
-          "\x1b[31mred\x1b[0m", "a\u0000b", "\u2060word\u2060", "\ue000 private use", "\U0010fffd",
+          "\x1b[31mred\x1b[0m", "line\u2028separator", "para\u2029graph", "mongolian\u180evowel", "nel\x85here", "a\u0000b", "\u2060word\u2060", "\ue000 private use", "\U0010fffd",
           "replacement \ufffd char", "tag\U000e0041\U000e0042", "\u180e", "\x7f delete"]
     # Punctuation clusters.
     s += ["!!!", "?!?!", "...", "…", "—–-", "«quotes»", "„Anführungszeichen“", "'single' \"double\"",
@@ -87,7 +87,10 @@ def hard_strings():
           "<s>text</s>", "< /s>", "</ s>", "<extra_id_0>", "<extra_id_0> fill <extra_id_1> in", "<extra_id_999>",
           "<|endoftext|>", "[CLS] [SEP] [MASK]", "<pad><pad>", "<unk>word", "▁", "▁▁hello", "Ġhello Ċ",
           "<0x41>", " <mask> ", "x<mask>y", "<MASK>", "</S>", "<s> </s> <pad> <unk>", "hello <mask>world",
-          "\t<mask>\t", "</s>\n</s>"]
+          "\t<mask>\t", "</s>\n</s>",
+          # Added tokens of the edge-* test tokenizers (single_word, lstrip/rstrip, normalized forms).
+          "[NL]", "a[NL]b", "a [NL] b", "[NL][NL]", "foo bar", "xfoo ｆｏｏ", "<sep>", "a <sep> b", "a<sep>b",
+          "  <sep>  x", "<sep><sep>", "quick quiz queue", "Qu q"]
     # Case and compatibility forms.
     s += ["HELLO WORLD", "hElLo WoRlD", "ß STRASSE straße", "ǅungla", "ﬁnancial ﬂow", "ℌ ℍ ℕ", "™ © ®", "ſ long s",
           "ΣΊΣΥΦΟΣ σίσυφος", "Ⅸ century", "µ vs μ", "Å vs Å"]

@@ -13,6 +13,16 @@ out-of-range ids).
 Ids come from the source tokenizer (tokenizer.json); text from the target
 tokenizer (tokenizer_target.json when present, as Marian has).
 
+Besides the model tokenizers under testdata/tokenizers (t5, bart, marian),
+it checks three small "edge" tokenizers, edge-*.json beside this script,
+that use the components those three do not (Unigram with an unknown-piece
+contest, NFKC/NFD, Lowercase, Prepend, WhitespaceSplit, Metaspace
+"first" without split, BPE with byte fallback, fused unknowns, subword
+prefix and suffix, Bert/Template post-processors, ByteFallback, Fuse,
+Strip and no decoder, added tokens with single_word, lstrip, rstrip and
+normalized forms). They are trained on corpus.jsonl and written once;
+--rebuild-edge writes them again.
+
     .venv/bin/python testdata/tokenizer/make_goldens.py
 or  go test ./tokenizer -run Parity -update
 """
@@ -23,11 +33,18 @@ import os
 import random
 
 import tokenizers
-from tokenizers import Tokenizer
+from tokenizers import (AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                        trainers)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = ["t5", "bart", "marian"]
+EDGE_NAMES = ["edge-unigram", "edge-bytefallback", "edge-bpe-suffix"]
 N_RANDOM = 60
+# Byte strings that are not valid UTF-8, or cut short, to decode through
+# byte tokens: each maximal invalid part must become one U+FFFD.
+BAD_BYTES = [b"\xe2\x82", b"\xe2\x82A", b"\xf0\x9f\x98", b"\xf0\x9f\x98\x80", b"\xed\xa0\x80",
+             b"\xc0\x80", b"\xff", b"\xe0\x80\x80", b"a\x80b", b"\xf4\x90\x80\x80", b"\xc3", b"\xc3\xa9\xc3",
+             b"\xe2\x82\xac\xe2", b"\xf0\x9f\x98\x80\x9f"]
 
 
 def load(directory):
@@ -36,6 +53,79 @@ def load(directory):
     source = Tokenizer.from_file(src)
     target = Tokenizer.from_file(tgt) if os.path.exists(tgt) else source
     return source, target
+
+
+def train_edge(name, corpus):
+    """Builds one edge tokenizer from the corpus."""
+    if name == "edge-unigram":
+        t = Tokenizer(models.Unigram())
+        t.normalizer = normalizers.Sequence(
+            [normalizers.NFKC(), normalizers.Replace("``", '"'), normalizers.Strip(left=True, right=True)])
+        t.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(),
+             pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)])
+        t.train_from_iterator(corpus, trainers.UnigramTrainer(
+            vocab_size=1500, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>", show_progress=False))
+        # "q" alone is unknown and "qu" scores low, so the unknown penalty
+        # decides between [qu] and [<unk>][u].
+        data = json.loads(t.to_str())
+        vocab = data["model"]["vocab"]
+        low = min(score for _, score in vocab)
+        vocab[:] = [p for p in vocab if p[0] not in ("q", "qu", "\u2581q", "Q")] + [["qu", low - 5.0]]
+        t = Tokenizer.from_str(json.dumps(data))
+        t.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
+        t.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+        t.add_tokens([AddedToken("[NL]", single_word=True, normalized=True),
+                      AddedToken("\uff46\uff4f\uff4f", normalized=True)])
+        t.add_special_tokens([AddedToken("<sep>", lstrip=True, rstrip=True, normalized=False)])
+        return t
+    if name == "edge-bytefallback":
+        t = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+        t.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+        t.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                       decoders.Strip(" ", 1, 0)])
+        t.train_from_iterator(corpus, trainers.BpeTrainer(
+            vocab_size=500, special_tokens=["<unk>", "<s>", "</s>"], limit_alphabet=60, show_progress=False))
+        # Byte tokens for ASCII only: other unknown characters fall back to
+        # <unk> (fused), ASCII ones to bytes.
+        data = json.loads(t.to_str())
+        vocab = data["model"]["vocab"]
+        for b in range(128):
+            vocab.setdefault("<0x%02X>" % b, len(vocab))
+        t = Tokenizer.from_str(json.dumps(data))
+        t.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        return t
+    if name == "edge-bpe-suffix":
+        t = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
+        t.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()])
+        t.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        t.train_from_iterator(corpus, trainers.BpeTrainer(
+            vocab_size=500, special_tokens=["[UNK]", "[CLS]", "[SEP]"], limit_alphabet=50,
+            continuing_subword_prefix="##", end_of_word_suffix="</w>", show_progress=False))
+        t.post_processor = processors.BertProcessing(("[SEP]", 2), ("[CLS]", 1))
+        return t
+    raise ValueError(name)
+
+
+def byte_sequences(target):
+    """Id sequences spelling BAD_BYTES with byte tokens, when the target has them."""
+    byte_level = {}
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    byte_level = {b: chr(c) for b, c in zip(bs, cs)}
+    out = []
+    for raw in BAD_BYTES:
+        for spell in (lambda b: byte_level[b], lambda b: "<0x%02X>" % b):
+            ids = [target.token_to_id(spell(b)) for b in raw]
+            if all(i is not None for i in ids):
+                out.append(ids)
+    return out
 
 
 def random_sequences(target, seed):
@@ -65,13 +155,25 @@ def main():
                     help="directory holding t5/, bart/, marian/ (default: testdata/tokenizers)")
     ap.add_argument("--corpus", default=os.path.join(HERE, "corpus.jsonl"))
     ap.add_argument("--out", default=HERE)
+    ap.add_argument("--rebuild-edge", action="store_true", help="train the edge-*.json tokenizers again")
     args = ap.parse_args()
 
     with open(args.corpus, encoding="utf-8") as f:
         corpus = [json.loads(line) for line in f if line.strip()]
 
-    for i, name in enumerate(NAMES):
-        source, target = load(os.path.join(args.tokenizers, name))
+    jobs = [(name, os.path.join(args.tokenizers, name)) for name in NAMES]
+    for name in EDGE_NAMES:
+        path = os.path.join(HERE, name + ".json")
+        if args.rebuild_edge or not os.path.exists(path):
+            train_edge(name, corpus).save(path)
+            print("wrote", path)
+        jobs.append((name, path))
+
+    for i, (name, where) in enumerate(jobs):
+        if where.endswith(".json"):
+            source = target = Tokenizer.from_file(where)
+        else:
+            source, target = load(where)
         path = os.path.join(args.out, "golden-%s.jsonl" % name)
         with open(path, "w", encoding="utf-8") as f:
             for text in corpus:
@@ -93,7 +195,7 @@ def main():
                 {"ids": ids,
                  "decoded": target.decode(ids, skip_special_tokens=True),
                  "decoded_special": target.decode(ids, skip_special_tokens=False)}
-                for ids in random_sequences(target, seed=100 + i)
+                for ids in random_sequences(target, seed=100 + i) + byte_sequences(target)
             ],
         }
         with open(os.path.join(args.out, "golden-%s-extra.json" % name), "w", encoding="utf-8") as f:
