@@ -26,11 +26,18 @@ type Decoder struct {
 	inputOf []int // per row: the Encode input it continues
 	closed  bool
 
+	// Before the first step, Reorder only maps rows to encoder rows
+	// (rowEnc); the first step runs once per distinct (encoder row, token)
+	// and then expands to all rows. From then on encRows == rows and
+	// rowEnc is the identity.
+	encRows int   // rows of mask and hidden
+	rowEnc  []int // per row: its row of mask and hidden
+
 	ids     []int64 // [rows, 1] tokens of the step
 	idsT    *ort.Tensor[int64]
-	mask    []int64 // [rows, encLen] encoder attention mask
+	mask    []int64 // [encRows, encLen] encoder attention mask
 	maskT   *ort.Tensor[int64]
-	hidden  []float32 // [rows, encLen, hidden]; dropped after the first step when the step graph does not take it
+	hidden  []float32 // [encRows, encLen, hidden]; dropped after the first step when the step graph does not take it
 	hiddenT *ort.Tensor[float32]
 	noneT   *ort.Tensor[float32] // merged later steps: zero-length hidden states, [rows, 0, hidden]
 	logits  []float32            // [rows, 1, vocab]
@@ -55,6 +62,10 @@ type Decoder struct {
 
 	in, out []ort.Value // reused argument lists of Run
 	next    []int       // scratch of Reorder
+	uniqEnc []int       // scratch of the first step: encoder row of each distinct row
+	uniqTok []int64     // and its token
+	rowUniq []int       // per row: its distinct row
+	firstN  int         // rows the first-step graph ran at (for tests)
 }
 
 // Encode runs the encoder once over inputs, padded on the right with padID
@@ -87,7 +98,9 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Dec
 		lay:     lay,
 		rows:    rows,
 		encLen:  encLen,
+		encRows: rows,
 		inputOf: make([]int, rows),
+		rowEnc:  make([]int, rows),
 		ids:     make([]int64, rows),
 		mask:    make([]int64, rows*encLen),
 		hidden:  make([]float32, rows*encLen*lay.hidden),
@@ -101,7 +114,7 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Dec
 	d.self[1] = make([][]float32, 2*lay.layers)
 	tokens := make([]int64, rows*encLen)
 	for i, in := range inputs {
-		d.inputOf[i] = i
+		d.inputOf[i], d.rowEnc[i] = i, i
 		row := tokens[i*encLen : (i+1)*encLen]
 		copy(row, in)
 		for j := len(in); j < encLen; j++ {
@@ -138,9 +151,9 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Dec
 }
 
 // makeRowTensors (re)makes the tensors whose first dimension is the row
-// count: ids, logits, mask and hidden states.
+// count: ids and logits (rows), mask and hidden states (encRows).
 func (d *Decoder) makeRowTensors() error {
-	r, s := int64(d.rows), int64(d.encLen)
+	r, e, s := int64(d.rows), int64(d.encRows), int64(d.encLen)
 	release(&d.idsT)
 	release(&d.logitsT)
 	release(&d.maskT)
@@ -155,16 +168,15 @@ func (d *Decoder) makeRowTensors() error {
 	if d.logitsT, err = header(d.logits, r, 1, int64(d.lay.vocab)); err != nil {
 		return fmt.Errorf("runtime: %w", err)
 	}
-	if d.maskT, err = header(d.mask, r, s); err != nil {
+	if d.maskT, err = header(d.mask, e, s); err != nil {
 		return fmt.Errorf("runtime: %w", err)
 	}
 	if d.hidden != nil {
-		if d.hiddenT, err = header(d.hidden, r, s, int64(d.lay.hidden)); err != nil {
+		if d.hiddenT, err = header(d.hidden, e, s, int64(d.lay.hidden)); err != nil {
 			return fmt.Errorf("runtime: %w", err)
 		}
 	}
 	if d.m.merged {
-		release(&d.noneT)
 		if d.noneT, err = header([]float32(nil), r, 0, int64(d.lay.hidden)); err != nil {
 			return fmt.Errorf("runtime: %w", err)
 		}
@@ -174,7 +186,7 @@ func (d *Decoder) makeRowTensors() error {
 
 // makeCrossTensors (re)makes the headers of the cross-attention cache.
 func (d *Decoder) makeCrossTensors() error {
-	n := d.rows * d.lay.heads * d.encLen * d.lay.headDim
+	n := d.rows * d.crossRow()
 	for j := range d.cross {
 		release(&d.crossT[j])
 		d.cross[j] = grow(d.cross[j], n, 0)
@@ -186,18 +198,22 @@ func (d *Decoder) makeCrossTensors() error {
 	return nil
 }
 
+// crossRow is the length of one row of a cross-attention tensor.
+func (d *Decoder) crossRow() int { return d.lay.heads * d.encLen * d.lay.headDim }
+
 // selfShape is the shape of a self-attention tensor of length t.
 func (d *Decoder) selfShape(t int) []int64 {
 	return []int64{int64(d.rows), int64(d.lay.heads), int64(t), int64(d.lay.headDim)}
 }
 
 // makePresent makes the headers the step writes the present into: length
-// steps+1 over the side that does not hold the past, grown when needed.
-func (d *Decoder) makePresent() error {
+// steps+1 over the side that does not hold the past. The side grows, when
+// needed, to hold at least minCacheTokens positions of capRows rows.
+func (d *Decoder) makePresent(capRows int) error {
 	t := d.steps + 1
 	rowLen := d.lay.heads * d.lay.headDim
 	need := d.rows * rowLen * t
-	floor := d.rows * rowLen * minCacheTokens
+	floor := capRows * rowLen * minCacheTokens
 	side := d.self[1-d.cur]
 	for j := range side {
 		release(&d.presT[j])
@@ -235,7 +251,8 @@ func (d *Decoder) Steps() int { return d.steps }
 
 // Step feeds one token per row and returns the logits of the next position,
 // row-major, Rows()*VocabSize() long. The slice is the Decoder's own buffer:
-// it is valid until the next Step, Reorder or Close.
+// it is valid until the next Step, Reorder or Close. A failed Step leaves
+// the Decoder as it was.
 func (d *Decoder) Step(ctx context.Context, tokens []int64) ([]float32, error) {
 	if d.closed {
 		return nil, fmt.Errorf("%w: step on a closed decoder; encode again", ErrClosed)
@@ -248,28 +265,15 @@ func (d *Decoder) Step(ctx context.Context, tokens []int64) ([]float32, error) {
 			return nil, fmt.Errorf("runtime: step: row %d has the negative token id %d; pass the tokenizer's ids", i, t)
 		}
 	}
-	copy(d.ids, tokens)
-	first := d.steps == 0
-	if first && d.lay.cross {
-		if err := d.makeCrossTensors(); err != nil {
-			return nil, err
-		}
+	if d.steps == 0 {
+		return d.firstStep(ctx, tokens)
 	}
-	if err := d.makePresent(); err != nil {
+	copy(d.ids, tokens)
+	if err := d.makePresent(d.rows); err != nil {
 		return nil, err
 	}
 	s := &d.m.step
-	if first {
-		s = &d.m.first
-		if d.m.merged {
-			release(&d.empty)
-			var err error
-			if d.empty, err = header([]float32(nil), d.selfShape(0)...); err != nil {
-				return nil, fmt.Errorf("runtime: %w", err)
-			}
-		}
-	}
-	learn := d.fill(s, first)
+	learn := d.fill(s, false)
 	if err := d.m.run(ctx, s, d.in, d.out); err != nil {
 		d.dropLearned(learn)
 		return nil, fmt.Errorf("runtime: decoder step %d: %w", d.steps, err)
@@ -283,14 +287,124 @@ func (d *Decoder) Step(ctx context.Context, tokens []int64) ([]float32, error) {
 	d.pastT, d.presT = d.presT, d.pastT
 	d.cur = 1 - d.cur
 	d.steps++
-	if first {
-		release(&d.empty)
-		if !d.lay.hiddenAtStep {
-			release(&d.hiddenT)
-			d.hidden = nil
+	return d.logits[:d.rows*d.lay.vocab], nil
+}
+
+// firstStep runs the first-step graph once per distinct (encoder row,
+// token) pair of the rows, so that beams expanded before the first step
+// share its work (the cross-attention projections above all), then copies
+// the results out to every row.
+func (d *Decoder) firstStep(ctx context.Context, tokens []int64) ([]float32, error) {
+	rows := d.rows
+	d.uniqEnc, d.uniqTok = d.uniqEnc[:0], d.uniqTok[:0]
+	d.rowUniq = grow(d.rowUniq[:0], rows, 0)[:rows]
+	same := rows == d.encRows // rows are already the distinct rows, in order
+	for r, tok := range tokens {
+		e, u := d.rowEnc[r], 0
+		for u < len(d.uniqEnc) && (d.uniqEnc[u] != e || d.uniqTok[u] != tok) {
+			u++
+		}
+		if u == len(d.uniqEnc) {
+			d.uniqEnc = append(d.uniqEnc, e)
+			d.uniqTok = append(d.uniqTok, tok)
+		}
+		d.rowUniq[r] = u
+		same = same && u == r && e == r
+	}
+	n := len(d.uniqEnc)
+	// Lay the encoder rows out as the distinct rows.
+	if !same {
+		d.mask = gatherRows(d.mask[:d.encRows*d.encLen], d.uniqEnc, d.encLen)
+		if d.hidden != nil {
+			d.hidden = gatherRows(d.hidden[:d.encRows*d.encLen*d.lay.hidden], d.uniqEnc, d.encLen*d.lay.hidden)
+		}
+		d.encRows = n
+		copy(d.rowEnc, d.rowUniq)
+	}
+	// Run at n rows; the tensors get remade for all rows after.
+	d.rows = n
+	err := d.runFirst(ctx, rows)
+	d.rows = rows
+	if err != nil {
+		d.makeRowTensors() // back to rows rows; the error reported is the run's
+		return nil, err
+	}
+	releaseAll(d.presT)
+	d.cur = 1 - d.cur
+	d.steps = 1
+	release(&d.empty)
+	if !d.lay.hiddenAtStep {
+		release(&d.hiddenT)
+		d.hidden = nil
+	}
+	if !same {
+		// Copy the distinct rows out to all rows, in place: each row's
+		// distinct row comes at or before it.
+		v, selfRow, cr := d.lay.vocab, d.lay.heads*d.lay.headDim, d.crossRow()
+		d.logits = gatherRows(grow(d.logits, rows*v, n*v), d.rowUniq, v)
+		for j, buf := range d.self[d.cur] {
+			d.self[d.cur][j] = gatherRows(grow(buf, rows*selfRow, n*selfRow), d.rowUniq, selfRow)
+		}
+		if d.lay.cross {
+			releaseAll(d.crossT)
+			for j, buf := range d.cross {
+				d.cross[j] = gatherRows(grow(buf, rows*cr, n*cr), d.rowUniq, cr)
+			}
+		}
+		d.mask = gatherRows(grow(d.mask, rows*d.encLen, n*d.encLen), d.rowUniq, d.encLen)
+		if d.hidden != nil {
+			hr := d.encLen * d.lay.hidden
+			d.hidden = gatherRows(grow(d.hidden, rows*hr, n*hr), d.rowUniq, hr)
+		}
+		d.encRows = rows
+		for r := range d.rowEnc {
+			d.rowEnc[r] = r
 		}
 	}
-	return d.logits[:d.rows*d.lay.vocab], nil
+	if err := d.makeRowTensors(); err != nil {
+		return nil, err
+	}
+	if d.lay.cross && !same {
+		if err := d.makeCrossTensors(); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.makePast(); err != nil {
+		return nil, err
+	}
+	return d.logits[:rows*d.lay.vocab], nil
+}
+
+// runFirst runs the first-step graph over d.rows rows (the distinct ones)
+// with their tokens in d.uniqTok; capRows is the row count the buffers are
+// sized for.
+func (d *Decoder) runFirst(ctx context.Context, capRows int) error {
+	if err := d.makeRowTensors(); err != nil {
+		return err
+	}
+	copy(d.ids, d.uniqTok)
+	if d.lay.cross {
+		if err := d.makeCrossTensors(); err != nil {
+			return err
+		}
+	}
+	if err := d.makePresent(capRows); err != nil {
+		return err
+	}
+	s := &d.m.first
+	if d.m.merged {
+		release(&d.empty)
+		var err error
+		if d.empty, err = header([]float32(nil), d.selfShape(0)...); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	d.fill(s, true)
+	if err := d.m.run(ctx, s, d.in, d.out); err != nil {
+		return fmt.Errorf("runtime: decoder step 0: %w", err)
+	}
+	d.firstN = d.rows
+	return nil
 }
 
 // fill sets d.in and d.out for a run of s. It reports whether the run must
@@ -407,8 +521,9 @@ func (d *Decoder) dropUnused() {
 // spare side of its buffers), and the cross-attention cache, the encoder
 // outputs and the mask only when the rows' inputs change (a different
 // number of rows, or a row taking the history of another input). An
-// identity src costs nothing. Reorder before the first Step expands or
-// selects the encoder outputs.
+// identity src costs nothing. Before the first Step it only records which
+// encoder row each new row reads; the first Step then runs once per
+// distinct row and token.
 func (d *Decoder) Reorder(src []int) error {
 	if d.closed {
 		return fmt.Errorf("%w: reorder on a closed decoder; encode again", ErrClosed)
@@ -429,6 +544,16 @@ func (d *Decoder) Reorder(src []int) error {
 		return nil
 	}
 	n := len(src)
+	if d.steps == 0 {
+		d.next = grow(d.next[:0], 2*n, 0)[:2*n]
+		for i, s := range src {
+			d.next[i], d.next[n+i] = d.inputOf[s], d.rowEnc[s]
+		}
+		d.inputOf = append(d.inputOf[:0], d.next[:n]...)
+		d.rowEnc = append(d.rowEnc[:0], d.next[n:]...)
+		d.rows = n
+		return nil
+	}
 	d.next = grow(d.next[:0], n, 0)[:n]
 	moved := n != d.rows
 	for i, s := range src {
@@ -438,50 +563,52 @@ func (d *Decoder) Reorder(src []int) error {
 		}
 	}
 	// Self-attention cache: gather side cur into the other side.
-	if d.steps > 0 {
-		block := d.lay.heads * d.steps * d.lay.headDim
-		need := n * block
-		floor := n * d.lay.heads * d.lay.headDim * minCacheTokens
-		from, to := d.self[d.cur], d.self[1-d.cur]
-		for j := range from {
-			if len(to[j]) < need {
-				releaseAll(d.presT) // headers over the side about to be replaced
-				to[j] = grow(to[j], max(need, floor), 0)
-			}
-			gatherInto(to[j], from[j], src, block)
+	block := d.lay.heads * d.steps * d.lay.headDim
+	need := n * block
+	floor := n * d.lay.heads * d.lay.headDim * minCacheTokens
+	from, to := d.self[d.cur], d.self[1-d.cur]
+	releaseAll(d.presT) // no header may outlive a buffer replaced below
+	for j := range from {
+		if len(to[j]) < need {
+			to[j] = grow(to[j], max(need, floor), 0)
 		}
-		d.cur = 1 - d.cur
+		gatherInto(to[j], from[j], src, block)
 	}
+	d.cur = 1 - d.cur
 	if moved {
-		if d.steps > 0 && d.lay.cross {
-			rowLen := d.lay.heads * d.encLen * d.lay.headDim
+		if d.lay.cross {
+			cr := d.crossRow()
 			releaseAll(d.crossT)
 			for j := range d.cross {
-				d.cross[j] = gatherRows(d.cross[j][:d.rows*rowLen], src, rowLen)
+				d.cross[j] = gatherRows(d.cross[j][:d.rows*cr], src, cr)
 			}
 		}
 		release(&d.maskT)
 		release(&d.hiddenT)
 		d.mask = gatherRows(d.mask[:d.rows*d.encLen], src, d.encLen)
 		if d.hidden != nil {
-			rowLen := d.encLen * d.lay.hidden
-			d.hidden = gatherRows(d.hidden[:d.rows*rowLen], src, rowLen)
+			hr := d.encLen * d.lay.hidden
+			d.hidden = gatherRows(d.hidden[:d.rows*hr], src, hr)
 		}
 	}
-	d.inputOf = grow(d.inputOf[:0], n, 0)[:n]
-	copy(d.inputOf, d.next)
+	d.inputOf = append(d.inputOf[:0], d.next...)
 	rowsChanged := n != d.rows
 	d.rows = n
-	if d.steps > 0 {
-		if err := d.makePast(); err != nil {
-			return err
+	if rowsChanged {
+		d.encRows = n
+		d.rowEnc = grow(d.rowEnc[:0], n, 0)[:n]
+		for r := range d.rowEnc {
+			d.rowEnc[r] = r
 		}
+	}
+	if err := d.makePast(); err != nil {
+		return err
 	}
 	if moved {
 		if err := d.makeRowTensors(); err != nil {
 			return err
 		}
-		if d.steps > 0 && d.lay.cross {
+		if d.lay.cross {
 			if err := d.makeCrossTensors(); err != nil {
 				return err
 			}

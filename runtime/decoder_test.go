@@ -99,6 +99,7 @@ func TestReorderMatchesDirect(t *testing.T) {
 	}{
 		{"expand before the first step", []reorderOp{{[]int{0, 0, 1, 1, 2, 2}, 3}}},
 		{"select before the first step", []reorderOp{{[]int{2, 0}, 3}}},
+		{"two reorders before the first step", []reorderOp{{[]int{0, 0, 1, 1, 2, 2}, 0}, {[]int{5, 4, 1, 0}, 3}}},
 		{"permute across inputs", []reorderOp{{nil, 2}, {[]int{2, 0, 1}, 2}}},
 		{"beams within inputs", []reorderOp{{[]int{0, 0, 1, 1}, 2}, {[]int{1, 1, 3, 2}, 2}, {[]int{1, 0, 2, 2}, 2}}},
 		{"drop finished inputs", []reorderOp{{[]int{0, 0, 1, 1, 2, 2}, 2}, {[]int{2, 3, 4, 5}, 2}, {[]int{3, 2}, 2}}},
@@ -435,5 +436,42 @@ func TestSessionOptionsApply(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFirstStepSharedByBeams(t *testing.T) {
+	for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+		man, m := loadModel(t, testModels[1], graphs)
+		src := sources(man)[:2]
+		start := man.DecoderStartTokenID
+		expanded := [][]int64{src[0], src[0], src[1], src[1]}
+		tests := []struct {
+			name  string
+			first []int64
+			runs  int // rows the first-step graph should run at
+		}{
+			{"same start token", []int64{start, start, start, start}, 2},
+			{"one beam forced apart", []int64{start, 7, start, start}, 3},
+			{"all apart", []int64{4, 5, 6, 7}, 4},
+		}
+		for _, tc := range tests {
+			t.Run(graphs+"/"+tc.name, func(t *testing.T) {
+				tokens := append([][]int64{tc.first}, forcedSteps(man, 4, 3)[1:]...)
+				d := encode(t, m, man, src)
+				if err := d.Reorder([]int{0, 0, 1, 1}); err != nil {
+					t.Fatal(err)
+				}
+				got := run(t, d, tokens)
+				if d.firstN != tc.runs {
+					t.Errorf("the first step ran at %d rows, want %d", d.firstN, tc.runs)
+				}
+				want := run(t, encode(t, m, man, expanded), tokens)
+				for s := range got {
+					if diff := maxDiff(got[s], want[s]); diff > 1e-5 {
+						t.Fatalf("step %d: logits differ from the expanded batch by %g", s, diff)
+					}
+				}
+			})
+		}
 	}
 }
