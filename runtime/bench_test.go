@@ -87,3 +87,45 @@ func BenchmarkEncode(b *testing.B) {
 		d.Close()
 	}
 }
+
+// BenchmarkGreedy32 times a whole greedy generation of 32 tokens (encode,
+// 32 steps, argmax in Go), to set beside Optimum's generate() on the same
+// graphs.
+func BenchmarkGreedy32(b *testing.B) {
+	for _, name := range testModels[:2] {
+		for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+			for _, rows := range []int{1, 8} {
+				b.Run(fmt.Sprintf("%s/%s/batch=%d", name, graphs, rows), func(b *testing.B) {
+					man, m := loadModel(b, name, graphs)
+					inputs := make([][]int64, rows)
+					for i := range inputs {
+						inputs[i] = sources(man)[0]
+					}
+					ctx := context.Background()
+					tok := make([]int64, rows)
+					b.ReportAllocs()
+					for b.Loop() {
+						d, err := m.Encode(ctx, inputs, man.PadTokenID)
+						if err != nil {
+							b.Fatal(err)
+						}
+						for r := range tok {
+							tok[r] = man.DecoderStartTokenID
+						}
+						v := d.VocabSize()
+						for range 32 {
+							logits, err := d.Step(ctx, tok)
+							if err != nil {
+								b.Fatal(err)
+							}
+							for r := range tok {
+								tok[r] = argmax(logits[r*v : (r+1)*v])
+							}
+						}
+						d.Close()
+					}
+				})
+			}
+		}
+	}
+}
