@@ -126,7 +126,7 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 }
 
-// TestNoPerStepAllocations runs the same searches for 8 and for 40 steps
+// TestNoPerStepAllocations runs the same searches for 8 and for 80 steps
 // on an allocation-free decoder and wants the same number of allocations:
 // the step loop reuses its scratch space.
 func TestNoPerStepAllocations(t *testing.T) {
@@ -136,7 +136,11 @@ func TestNoPerStepAllocations(t *testing.T) {
 		set  func(*Options)
 	}{
 		{"greedy", func(o *Options) {}},
-		{"greedy_processors", func(o *Options) { o.RepetitionPenalty = 1.2; o.NoRepeatNgramSize = 3; o.BadWordsIDs = [][]int64{{5, 6}} }},
+		{"greedy_processors", func(o *Options) {
+			o.RepetitionPenalty = 1.2
+			o.NoRepeatNgramSize = 3
+			o.BadWordsIDs = [][]int64{{5, 6}}
+		}},
 		{"sample", func(o *Options) { o.DoSample = true; o.TopP = 0.9; o.Seed = 3; o.NumReturnSequences = 2 }},
 		{"beam", func(o *Options) { o.NumBeams = 4; o.NoRepeatNgramSize = 2; o.NumReturnSequences = 2 }},
 	}
@@ -154,9 +158,11 @@ func TestNoPerStepAllocations(t *testing.T) {
 					}
 				})
 			}
-			short, long := allocs(8), allocs(40)
-			if long > short {
-				t.Errorf("%v allocations for 40 steps, %v for 8: the step loop allocates", long, short)
+			// One allocation of slack: the runtime itself allocates now and
+			// then; a per-step allocation would add 72.
+			short, long := allocs(8), allocs(80)
+			if long > short+1 {
+				t.Errorf("%v allocations for 80 steps, %v for 8: the step loop allocates", long, short)
 			}
 		})
 	}

@@ -434,6 +434,9 @@ func (p *TopP) Process(_ []int64, scores []float32) {
 	// Tokens at -inf have probability 0 and stay removed. The others go
 	// into a max-heap and come out most likely first until the mass above
 	// the next one reaches p; what is left in the heap is removed.
+	if cap(p.heap) < len(scores) {
+		p.heap = make([]int32, 0, len(scores))
+	}
 	h := p.heap[:0]
 	for i, s := range scores {
 		if s > negInf {
