@@ -19,6 +19,7 @@
 // buffers per layer tensor used in turn, so that the cache ONNX Runtime
 // writes at one step is read in place at the next. The cross-attention keys
 // and values are computed once, at the first step, and gathered only when
-// the rows' inputs change. All output tensors are preallocated, so a step
-// copies nothing on the Go side.
+// the rows' inputs change. Beams expanded before the first step share it:
+// the first-step graph runs once per distinct input and token. All output
+// tensors are preallocated, so a step copies nothing on the Go side.
 package runtime

@@ -78,8 +78,8 @@ func (g *graphIO) outputs(k slotKind) bool {
 	return false
 }
 
-// cacheIndexes returns the sorted-by-construction set of cache indexes of
-// kind k among the inputs (in) or outputs.
+// cacheIndexes returns the set of cache indexes of kind k among the inputs
+// (in) or the outputs.
 func (g *graphIO) cacheIndexes(k slotKind, in bool) map[int]bool {
 	list := g.outs
 	if in {

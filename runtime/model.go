@@ -155,12 +155,11 @@ func (m *Model) Close() error {
 	}
 	m.closed = true
 	var errs []error
+	if m.merged {
+		m.step.s = nil // the same session as first
+	}
 	for _, s := range []*session{&m.enc, &m.first, &m.step} {
 		if s.s != nil {
-			if s == &m.step && m.merged {
-				s.s = nil
-				continue
-			}
 			errs = append(errs, s.s.Destroy())
 			s.s = nil
 		}
