@@ -271,7 +271,7 @@ func TestGreedyLoop(t *testing.T) {
 }
 
 func TestCloseAndReuse(t *testing.T) {
-	man, m := loadModel(t, testModels[0], GraphsSplit)
+	man, m := openModel(t, testModels[0], GraphsSplit)
 	d := encode(t, m, man, sources(man))
 	run(t, d, forcedSteps(man, d.Rows(), 2))
 	if err := d.Close(); err != nil {

@@ -36,8 +36,9 @@ func testOptions(graphs string) Options {
 	return Options{IntraOpThreads: 1, InterOpThreads: 1, DecoderGraphs: graphs}
 }
 
-// loadModel loads a committed test model with the given decoder graphs.
-func loadModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
+// openModel loads a committed test model with the given decoder graphs,
+// for the caller alone; it is closed when the test ends.
+func openModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
 	t.Helper()
 	mustInit(t)
 	man, err := models.Load(modelDir(name))
@@ -50,6 +51,44 @@ func loadModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
 	}
 	t.Cleanup(func() { m.Close() })
 	return man, m
+}
+
+// shared holds the models loadModel loaded, closed by TestMain.
+var shared = map[string]struct {
+	man *models.Manifest
+	m   *Model
+}{}
+
+// loadModel returns a committed test model with the given decoder graphs,
+// loaded once for all tests (which must not close it).
+func loadModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
+	t.Helper()
+	key := name + "/" + graphs
+	if s, ok := shared[key]; ok {
+		return s.man, s.m
+	}
+	mustInit(t)
+	man, err := models.Load(modelDir(name))
+	if err != nil {
+		t.Fatalf("reading test model %s: %v", name, err)
+	}
+	m, err := Load(man, testOptions(graphs))
+	if err != nil {
+		t.Fatalf("loading test model %s (%s): %v", name, graphs, err)
+	}
+	shared[key] = struct {
+		man *models.Manifest
+		m   *Model
+	}{man, m}
+	return man, m
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, s := range shared {
+		s.m.Close()
+	}
+	os.Exit(code)
 }
 
 // sources returns test inputs of different lengths, each ending in eos,
