@@ -316,6 +316,7 @@ func TestBadInputs(t *testing.T) {
 		{"no inputs", nil, "no inputs"},
 		{"empty input", [][]int64{{5, 1}, {}}, "input 1 is empty"},
 		{"negative id", [][]int64{{5, -3, 1}}, "negative token id -3"},
+		{"id past the vocabulary", [][]int64{{5, 1 << 40, 1}}, "runtime: encoder: "},
 	}
 	for _, tc := range encodeErr {
 		if _, err := m.Encode(ctx, tc.inputs, 0); err == nil || !strings.Contains(err.Error(), tc.want) {
