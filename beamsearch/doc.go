@@ -22,6 +22,12 @@
 //   - Early stopping follows generate()'s heuristic for true, false and
 //     "never"; beam arithmetic is float32 with the same -1e9 sentinels.
 //
+// Where transformers' own result is not specified, ours may differ: among
+// exactly equal scores torch.topk picks in no stated order, while we keep
+// the lower beam, then the lower token id. That only shows when fewer than
+// num_beams hypotheses score above -1e9 (for example forced_bos_token_id
+// with max_new_tokens 1): the filler hypotheses after the best may differ.
+//
 // Unlike generate(), finished inputs (and, in greedy search, finished rows)
 // are dropped from the decoder with Reorder, so compute shrinks as inputs
 // finish; outputs are the same.
