@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the goldens by running testdata
 // library: the model tokenizers under testdata/tokenizers, then the edge-*
 // tokenizers under testdata/tokenizer that exercise the components those
 // do not use (see make_goldens.py).
-var parityNames = []string{"t5", "bart", "marian", "edge-unigram", "edge-bytefallback", "edge-bpe-suffix"}
+var parityNames = []string{"t5", "bart", "marian", "edge-unigram", "edge-bytefallback", "edge-bpe-suffix", "edge-t5-first"}
 
 // minCorpus is the least number of strings the corpus must hold.
 const minCorpus = 200

@@ -38,7 +38,7 @@ from tokenizers import (AddedToken, Tokenizer, decoders, models, normalizers, pr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = ["t5", "bart", "marian"]
-EDGE_NAMES = ["edge-unigram", "edge-bytefallback", "edge-bpe-suffix"]
+EDGE_NAMES = ["edge-unigram", "edge-bytefallback", "edge-bpe-suffix", "edge-t5-first"]
 N_RANDOM = 60
 # Byte strings that are not valid UTF-8, or cut short, to decode through
 # byte tokens: each maximal invalid part must become one U+FFFD.
@@ -55,23 +55,27 @@ def load(directory):
     return source, target
 
 
-def train_edge(name, corpus):
+def train_edge(name, corpus, tokenizers_dir):
     """Builds one edge tokenizer from the corpus."""
     if name == "edge-unigram":
         t = Tokenizer(models.Unigram())
         t.normalizer = normalizers.Sequence(
-            [normalizers.NFKC(), normalizers.Replace("``", '"'), normalizers.Strip(left=True, right=True)])
+            [normalizers.NFKC(), normalizers.Replace("``", '"'), normalizers.Strip(left=False, right=True)])
         t.pre_tokenizer = pre_tokenizers.Sequence(
             [pre_tokenizers.WhitespaceSplit(),
              pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)])
         t.train_from_iterator(corpus, trainers.UnigramTrainer(
             vocab_size=1500, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>", show_progress=False))
-        # "q" alone is unknown and "qu" scores low, so the unknown penalty
-        # decides between [qu] and [<unk>][u].
+        # No piece but "qu" holds a q. It has the lowest score and "u" a
+        # positive one, so [<unk>][u] (min - penalty + 3) beats [qu] (min)
+        # only if the unknown penalty is under 3: tokenizers' is 10.
         data = json.loads(t.to_str())
         vocab = data["model"]["vocab"]
         low = min(score for _, score in vocab)
-        vocab[:] = [p for p in vocab if p[0] not in ("q", "qu", "\u2581q", "Q")] + [["qu", low - 5.0]]
+        vocab[:] = [p for p in vocab if "q" not in p[0].lower()] + [["qu", low]]
+        for p in vocab:
+            if p[0] == "u":
+                p[1] = 3.0
         t = Tokenizer.from_str(json.dumps(data))
         t.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
         t.post_processor = processors.TemplateProcessing(
@@ -87,24 +91,37 @@ def train_edge(name, corpus):
                                        decoders.Strip(" ", 1, 0)])
         t.train_from_iterator(corpus, trainers.BpeTrainer(
             vocab_size=500, special_tokens=["<unk>", "<s>", "</s>"], limit_alphabet=60, show_progress=False))
-        # Byte tokens for ASCII only: other unknown characters fall back to
-        # <unk> (fused), ASCII ones to bytes.
+        # Byte tokens for all bytes but UTF-8 continuation bytes: unknown
+        # ASCII characters fall back to bytes, others to <unk> (fused), and
+        # lead bytes alone decode to U+FFFD.
         data = json.loads(t.to_str())
         vocab = data["model"]["vocab"]
-        for b in range(128):
+        for b in list(range(0x80)) + list(range(0xC0, 0x100)):
             vocab.setdefault("<0x%02X>" % b, len(vocab))
         t = Tokenizer.from_str(json.dumps(data))
         t.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        t.add_special_tokens([AddedToken("<sep>", rstrip=True, normalized=False)])
         return t
     if name == "edge-bpe-suffix":
         t = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
-        t.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()])
+        t.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.NFD()])
         t.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         t.train_from_iterator(corpus, trainers.BpeTrainer(
             vocab_size=500, special_tokens=["[UNK]", "[CLS]", "[SEP]"], limit_alphabet=50,
             continuing_subword_prefix="##", end_of_word_suffix="</w>", show_progress=False))
         t.post_processor = processors.BertProcessing(("[SEP]", 2), ("[CLS]", 1))
         return t
+    if name == "edge-t5-first":
+        # The T5 test tokenizer as transformers writes it with legacy=False
+        # (prepend_scheme "first"), and with a left Strip as well.
+        with open(os.path.join(tokenizers_dir, "t5", "tokenizer.json"), encoding="utf-8") as f:
+            data = json.load(f)
+        for n in data["normalizer"]["normalizers"]:
+            if n["type"] == "Strip":
+                n["strip_left"] = True
+        data["pre_tokenizer"]["prepend_scheme"] = "first"
+        data["decoder"]["prepend_scheme"] = "first"
+        return Tokenizer.from_str(json.dumps(data))
     raise ValueError(name)
 
 
@@ -165,7 +182,7 @@ def main():
     for name in EDGE_NAMES:
         path = os.path.join(HERE, name + ".json")
         if args.rebuild_edge or not os.path.exists(path):
-            train_edge(name, corpus).save(path)
+            train_edge(name, corpus, args.tokenizers).save(path)
             print("wrote", path)
         jobs.append((name, path))
 
