@@ -86,6 +86,12 @@ func hfOptions(g fakeGoldens, kw map[string]any) (Options, error) {
 			for _, s := range v.([]any) {
 				o.BadWordsIDs = append(o.BadWordsIDs, ids(s))
 			}
+		case "temperature":
+			o.Temperature = v.(float64)
+		case "top_k":
+			o.TopK = int(v.(float64))
+		case "top_p":
+			o.TopP = v.(float64)
 		case "forced_bos_token_id":
 			o.ForcedBOSTokenID = int64(v.(float64))
 		case "forced_eos_token_id":

@@ -172,7 +172,10 @@ CASES = [
     ("greedy_bad_words", {"max_new_tokens": 12, "bad_words_ids": [[5], [9, 11], [2]]}),
     ("greedy_suppress", {"max_new_tokens": 12, "suppress_tokens": [3, 4, 6]}),
     ("greedy_forced", {"max_new_tokens": 8, "forced_bos_token_id": 5, "forced_eos_token_id": 2}),
+    # Without do_sample, generate() leaves the sampling warpers out.
+    ("greedy_warpers_ignored", {"max_new_tokens": 10, "temperature": 0.3, "top_k": 2, "top_p": 0.5}),
     ("beam2", {"num_beams": 2, "max_new_tokens": 12}),
+    ("beam3_warpers_ignored", {"num_beams": 3, "max_new_tokens": 10, "temperature": 3.0, "top_k": 2}),
     ("beam4", {"num_beams": 4, "max_new_tokens": 14}),
     ("beam5", {"num_beams": 5, "max_new_tokens": 14}),
     ("beam4_lp06", {"num_beams": 4, "max_new_tokens": 14, "length_penalty": 0.6}),
