@@ -246,7 +246,7 @@ var keys = []key{
 	{"decoder_graphs", kString, "decoder graphs to run: auto, split or merged (default auto: split when present)", setString(func(c *Config, s string) { c.Runtime.DecoderGraphs = s })},
 
 	// Generation options from here on (firstGenerationKey).
-	{"max_new_tokens", kInt, "most tokens to generate, EOS included (default: generation_config.json, else 19)", setInt(func(c *Config, n int) { c.Generation.MaxNewTokens = n })},
+	{"max_new_tokens", kInt, "most tokens to generate, EOS included (default: generation_config.json, else 20)", setInt(func(c *Config, n int) { c.Generation.MaxNewTokens = n })},
 	{"min_new_tokens", kInt, "fewest tokens to generate before EOS may end a sequence (default 0)", setInt(func(c *Config, n int) { c.Generation.MinNewTokens = n })},
 	{"num_beams", kInt, "beams of beam search; 1 is greedy search (default 1)", setInt(func(c *Config, n int) { c.Generation.NumBeams = n })},
 	{"num_return_sequences", kInt, "sequences returned per input (default 1)", setInt(func(c *Config, n int) { c.Generation.NumReturnSequences = n })},

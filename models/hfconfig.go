@@ -179,6 +179,9 @@ type GenerationConfig struct {
 	DecoderStartToken  idList        `json:"decoder_start_token_id"`
 }
 
+// defaultMaxLength is transformers' GenerationConfig().max_length.
+const defaultMaxLength = 20
+
 // LoadGenerationConfig reads dir/generation_config.json; a directory without
 // one gives an empty config.
 func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
@@ -202,7 +205,12 @@ func (m *Manifest) Options(g *GenerationConfig) beamsearch.Options {
 		return o
 	}
 	if g.MaxLength != nil {
+		// max_length counts the decoder start token, except that
+		// generate() reads its own default (20) as 20 new tokens.
 		o.MaxNewTokens = *g.MaxLength - 1
+		if *g.MaxLength == defaultMaxLength {
+			o.MaxNewTokens = defaultMaxLength
+		}
 	}
 	if g.MaxNewTokens != nil {
 		o.MaxNewTokens = *g.MaxNewTokens
