@@ -66,6 +66,7 @@ type Decoder struct {
 	uniqTok []int64     // and its token
 	rowUniq []int       // per row: its distinct row
 	firstN  int         // rows the first-step graph ran at (for tests)
+	shape   [4]int64    // scratch of selfShape
 }
 
 // Encode runs the encoder once over inputs, padded on the right with padID
@@ -201,9 +202,11 @@ func (d *Decoder) makeCrossTensors() error {
 // crossRow is the length of one row of a cross-attention tensor.
 func (d *Decoder) crossRow() int { return d.lay.heads * d.encLen * d.lay.headDim }
 
-// selfShape is the shape of a self-attention tensor of length t.
+// selfShape is the shape of a self-attention tensor of length t. It is
+// valid until the next call (header copies it).
 func (d *Decoder) selfShape(t int) []int64 {
-	return []int64{int64(d.rows), int64(d.lay.heads), int64(t), int64(d.lay.headDim)}
+	d.shape = [4]int64{int64(d.rows), int64(d.lay.heads), int64(t), int64(d.lay.headDim)}
+	return d.shape[:]
 }
 
 // makePresent makes the headers the step writes the present into: length
