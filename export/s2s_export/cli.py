@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import check, hf, marian
+from . import check, hf, marian, tiny
 from .errors import ExportError
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "hf": (hf.add_arguments, hf.run),
     "check": (check.add_arguments, check.run),
     "marian-tokenizer": (marian.add_arguments, marian.run),
+    "tiny": (tiny.add_arguments, tiny.run),
+    "tiny-tokenizers": (tiny.add_tokenizer_arguments, tiny.run_tokenizers),
 }
 
 
