@@ -1,11 +1,11 @@
 package tokenizer
 
 import (
-	"container/heap"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -50,6 +50,50 @@ func newModel(raw json.RawMessage) (model, error) {
 	}
 }
 
+// wordCache remembers the ids of recent words, as tokenizers' BPE and
+// Unigram caches do. It is safe for concurrent use; it is emptied when it
+// reaches its size, and words longer than cacheMaxWord are not kept.
+type wordCache struct {
+	mu sync.RWMutex
+	m  map[string][]int64
+}
+
+const (
+	cacheSize    = 10000
+	cacheMaxWord = 256
+)
+
+func (c *wordCache) get(word string) ([]int64, bool) {
+	c.mu.RLock()
+	ids, ok := c.m[word]
+	c.mu.RUnlock()
+	return ids, ok
+}
+
+func (c *wordCache) put(word string, ids []int64) {
+	if len(word) > cacheMaxWord {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= cacheSize {
+		c.m = make(map[string][]int64, 256)
+	}
+	c.m[strings.Clone(word)] = ids
+	c.mu.Unlock()
+}
+
+// cached returns the ids of word from the cache or from tokenize.
+func (c *wordCache) cached(word string, tokenize func(string) ([]int64, error)) ([]int64, error) {
+	if ids, ok := c.get(word); ok {
+		return ids, nil
+	}
+	ids, err := tokenize(word)
+	if err == nil {
+		c.put(word, ids)
+	}
+	return ids, err
+}
+
 // vocabulary is the id <-> token map shared by both models.
 type vocabulary struct {
 	ids    map[string]int64
@@ -72,16 +116,43 @@ func (v *vocabulary) size() int { return len(v.ids) }
 
 // unigram is SentencePiece's unigram model with tokenizers' Viterbi
 // search (encode_optimized). sugarme's Unigram is not used: it adds a
-// made-up 0.1-per-byte length bonus to every piece, caps pieces at 20 bytes,
-// starts pieces inside multi-byte characters and caches results for five
-// nanoseconds, so its ids differ from tokenizers'.
+// made-up 0.1-per-byte length bonus to every piece, caps pieces at 20 bytes
+// and spells all input in bytes when byte_fallback is on, so its ids differ
+// from tokenizers'.
 type unigram struct {
 	vocabulary
+	cache        wordCache
 	scores       []float64
 	unkID        int64 // -1 when the model has none
 	byteFallback bool
 	minScore     float64
-	maxPieceLen  int
+	trie         pieceTrie
+}
+
+// pieceTrie finds the vocabulary pieces that start a string, byte by byte,
+// in one map keyed by (node, byte).
+type pieceTrie struct {
+	next map[uint64]int32 // node<<8 | byte -> child node
+	id   []int64          // piece id ending at a node, or -1
+}
+
+func (t *pieceTrie) insert(piece string, id int64) {
+	if t.next == nil {
+		t.next = make(map[uint64]int32)
+		t.id = []int64{-1}
+	}
+	node := int32(0)
+	for i := 0; i < len(piece); i++ {
+		key := uint64(node)<<8 | uint64(piece[i])
+		child, ok := t.next[key]
+		if !ok {
+			child = int32(len(t.id))
+			t.id = append(t.id, -1)
+			t.next[key] = child
+		}
+		node = child
+	}
+	t.id[node] = id
 }
 
 // unkPenalty is what tokenizers subtracts from the lowest score to score
@@ -120,7 +191,12 @@ func newUnigram(raw json.RawMessage) (*unigram, error) {
 		u.tokens[int64(i)] = tok
 		u.scores[i] = score
 		u.minScore = math.Min(u.minScore, score)
-		u.maxPieceLen = max(u.maxPieceLen, len(tok))
+	}
+	// A repeated piece resolves to its last id, as in tokenizers' token_to_ids.
+	for tok, id := range u.ids {
+		if tok != "" {
+			u.trie.insert(tok, id)
+		}
 	}
 	if v.UnkID != nil {
 		if *v.UnkID < 0 || *v.UnkID >= int64(len(v.Vocab)) {
@@ -151,10 +227,15 @@ func (u *unigram) encode(s string) ([]string, error) {
 		_, charLen := utf8.DecodeRuneInString(s[start:])
 		here := nodes[start].score
 		hasSingle := false
-		limit := min(n, start+u.maxPieceLen)
-		for end := start + 1; end <= limit; end++ {
-			id, ok := u.ids[s[start:end]]
+		node := int32(0)
+		for end := start + 1; end <= n; end++ {
+			child, ok := u.trie.next[uint64(node)<<8|uint64(s[end-1])]
 			if !ok {
+				break
+			}
+			node = child
+			id := u.trie.id[node]
+			if id < 0 {
 				continue
 			}
 			cand := here + u.scores[id]
@@ -206,6 +287,10 @@ func (u *unigram) tokenize(word string) ([]int64, error) {
 	if word == "" {
 		return nil, nil
 	}
+	return u.cache.cached(word, u.tokenizeWord)
+}
+
+func (u *unigram) tokenizeWord(word string) ([]int64, error) {
 	pieces, err := u.encode(word)
 	if err != nil {
 		return nil, err
@@ -244,13 +329,14 @@ func byteFallbackIDs(vocab map[string]int64, s string) ([]int64, bool) {
 // ---- BPE ----
 
 // bpe is the byte-pair-encoding model. sugarme's BPE is not used: its merge
-// queue breaks ties between equal-rank merges in arbitrary order instead
-// of leftmost first (so "aaa" can merge as a+aa), it puts
+// queue does not break ties between equal-rank merges leftmost first (so
+// "aaa" can merge as a+aa), it puts
 // continuing_subword_prefix on the first character instead of the others,
 // never adds end_of_word_suffix, panics on an unknown character without
 // unk_token, and ignores fuse_unk, byte_fallback and ignore_merges.
 type bpe struct {
 	vocabulary
+	cache        wordCache
 	merges       map[[2]int64]bpeMerge
 	unk          int64 // -1 when none
 	prefix       string
@@ -369,20 +455,48 @@ type mergeItem struct {
 // leftmost among equals, as in tokenizers.
 type mergeQueue []mergeItem
 
-func (q mergeQueue) Len() int { return len(q) }
-func (q mergeQueue) Less(i, j int) bool {
+func (q mergeQueue) less(i, j int) bool {
 	if q[i].rank != q[j].rank {
 		return q[i].rank < q[j].rank
 	}
 	return q[i].pos < q[j].pos
 }
-func (q mergeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *mergeQueue) Push(x any)   { *q = append(*q, x.(mergeItem)) }
-func (q *mergeQueue) Pop() any {
-	old := *q
-	it := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return it
+
+func (q *mergeQueue) push(it mergeItem) {
+	*q = append(*q, it)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (q *mergeQueue) pop() mergeItem {
+	h := *q
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && h.less(l, m) {
+			m = l
+		}
+		if r < len(h) && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return top
 }
 
 func (b *bpe) tokenize(word string) ([]int64, error) {
@@ -394,7 +508,11 @@ func (b *bpe) tokenize(word string) ([]int64, error) {
 			return []int64{id}, nil
 		}
 	}
-	var syms []symbol
+	return b.cache.cached(word, b.tokenizeWord)
+}
+
+func (b *bpe) tokenizeWord(word string) ([]int64, error) {
+	syms := make([]symbol, 0, len(word))
 	add := func(id int64, size int) {
 		syms = append(syms, symbol{id: id, prev: len(syms) - 1, next: len(syms) + 1, size: size})
 	}
@@ -462,12 +580,11 @@ func (b *bpe) mergeAll(syms []symbol) {
 	q := make(mergeQueue, 0, len(syms))
 	for i := 0; i+1 < len(syms); i++ {
 		if m, ok := b.merges[[2]int64{syms[i].id, syms[i+1].id}]; ok {
-			q = append(q, mergeItem{pos: i, rank: m.rank, newID: m.newID})
+			q.push(mergeItem{pos: i, rank: m.rank, newID: m.newID})
 		}
 	}
-	heap.Init(&q)
-	for q.Len() > 0 {
-		top := heap.Pop(&q).(mergeItem)
+	for len(q) > 0 {
+		top := q.pop()
 		cur := &syms[top.pos]
 		if cur.size == 0 || cur.next == -1 {
 			continue
@@ -487,12 +604,12 @@ func (b *bpe) mergeAll(syms []symbol) {
 		}
 		if cur.prev >= 0 {
 			if m, ok := b.merges[[2]int64{syms[cur.prev].id, cur.id}]; ok {
-				heap.Push(&q, mergeItem{pos: cur.prev, rank: m.rank, newID: m.newID})
+				q.push(mergeItem{pos: cur.prev, rank: m.rank, newID: m.newID})
 			}
 		}
 		if cur.next >= 0 && cur.next < len(syms) {
 			if m, ok := b.merges[[2]int64{cur.id, syms[cur.next].id}]; ok {
-				heap.Push(&q, mergeItem{pos: top.pos, rank: m.rank, newID: m.newID})
+				q.push(mergeItem{pos: top.pos, rank: m.rank, newID: m.newID})
 			}
 		}
 	}

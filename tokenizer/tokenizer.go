@@ -115,8 +115,8 @@ func buildPipeline(path string, data []byte) (*pipeline, error) {
 		if e == nil {
 			return nil
 		}
-		if strings.Contains(e.Error(), "is not supported") {
-			return fmt.Errorf("tokenizer: %s: %w: %v; export a tokenizer that uses supported components", path, ErrUnsupported, e)
+		if errors.Is(e, ErrUnsupported) {
+			return fmt.Errorf("tokenizer: %s: %w; convert the tokenizer to supported components or extend this package", path, e)
 		}
 		return bad(e)
 	}
