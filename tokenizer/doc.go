@@ -71,16 +71,20 @@
 //   - NFC, NFKC, NFKD: sugarme's NFC and NFKC leave decomposed text
 //     ("e\u0301") uncomposed and its NFKD returns nil for text already in
 //     NFKD. Here golang.org/x/text/unicode/norm is used, taking out the
-//     U+034F that x/text inserts after 30 combining marks in a row (Rust's
-//     unicode-normalization does not).
+//     x/text follows the Stream-Safe Text Format and cuts runs of more than
+//     30 combining marks with U+034F, which Rust's unicode-normalization
+//     does not; such text is normalized here step by step (decompose, order
+//     marks, compose), composing pairs with x/text.
 //   - Lowercase: Go's simple mapping turns U+0130 into "i"; Rust's full
 //     mapping, which tokenizers uses, gives "i\u0307". Done as Rust does.
 //   - Metaspace pre-tokenizer: sugarme replaces every \s (tab, newline...)
 //     where tokenizers replaces only U+0020, ignores "split": false, and
-//     applies "first" to the first split rather than to text starting at
-//     offset 0 of the input. Here as tokenizers, including its alignment
-//     rules: a left Strip, or a Replace of more than one leading character,
-//     moves the text off offset 0.
+//     applies "first" to the first split rather than to a split whose first
+//     character comes from offset 0 of the input. Here as tokenizers: for
+//     tokenizers that use "first", each normalizer and pre-tokenizer keeps
+//     per-byte source offsets by tokenizers' alignment rules (so "¨" that
+//     NFKC or nmt_nfkc turns into " \u0308" still starts the input once a
+//     Strip takes the space, but "``" replaced by '"' does not).
 //   - Metaspace decoder: sugarme reads only the old add_prefix_space field,
 //     so with prepend_scheme it keeps the leading space. Here prepend_scheme
 //     is read (add_prefix_space false still means never).
@@ -110,8 +114,6 @@
 // Known limits: Unicode tables are Go's, x/text's and uniseg's (Unicode
 // 15.0; graphemes without 15.1's Indic conjunct rule) where tokenizers uses
 // Rust's and Oniguruma's, which may be newer; characters assigned after
-// 15.0 may tokenize differently. A run of more than 30 combining marks whose
-// canonical order or composition crosses the 30th mark may normalize
-// differently under NFC/NFKC (not under Precompiled). Each StreamDecoder
-// step decodes all ids so far, so a stream of n ids costs O(n²).
+// 15.0 may tokenize differently. Each StreamDecoder step decodes all ids
+// so far, so a stream of n ids costs O(n²).
 package tokenizer

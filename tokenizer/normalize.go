@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,15 +15,10 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// normalizer rewrites text before pre-tokenization. Only the normalized
-// text is kept (s2s needs ids, not offsets), and one fact about
-// alignment: atStart, whether the text still begins at offset 0 of the
-// original, which the Metaspace "first" scheme checks. tokenizers moves
-// that offset only when a normalizer deletes the leading characters
-// (Strip, or a Replace with empty content); Precompiled's deletions leave
-// it at 0 because its alignment bookkeeping ignores them.
+// normalizer rewrites text before pre-tokenization. Alignments are kept
+// (by tokenizers' rules) only when the text's orig is tracked; see aligned.
 type normalizer interface {
-	normalize(s string, atStart bool) (string, bool)
+	normalize(a aligned) aligned
 }
 
 // newNormalizer builds the normalizer described by raw (nil for none).
@@ -111,11 +107,11 @@ func newNormalizer(raw json.RawMessage) (normalizer, error) {
 // sequenceNormalizer applies normalizers in order.
 type sequenceNormalizer []normalizer
 
-func (s sequenceNormalizer) normalize(text string, atStart bool) (string, bool) {
+func (s sequenceNormalizer) normalize(a aligned) aligned {
 	for _, n := range s {
-		text, atStart = n.normalize(text, atStart)
+		a = n.normalize(a)
 	}
-	return text, atStart
+	return a
 }
 
 // precompiledNormalizer is SentencePiece's normalizer (nmt_nfkc and
@@ -179,11 +175,41 @@ func (p *precompiledNormalizer) commonPrefixSearch(chunk string) (results []int)
 	return p.trie.CommonPrefixSearch([]byte(chunk))
 }
 
-func (p *precompiledNormalizer) normalize(s string, atStart bool) (string, bool) {
+// normalize rewrites each grapheme. When alignments are tracked it lists
+// the changes as spm_precompiled's replace does (the extra characters of a
+// longer rewrite are insertions; a shorter rewrite removes characters after
+// the last one written, even one of an earlier grapheme) and applies them
+// once, as tokenizers does.
+func (p *precompiledNormalizer) normalize(a aligned) aligned {
+	track := a.orig != nil
 	var b strings.Builder
-	b.Grow(len(s))
+	var dest []change
+	modified := false
+	emit := func(old, repl string, rewritten bool) {
+		if !track {
+			b.WriteString(repl)
+			return
+		}
+		for _, r := range repl {
+			dest = append(dest, change{r: r})
+		}
+		if !rewritten {
+			return
+		}
+		modified = true
+		diff := utf8.RuneCountInString(repl) - utf8.RuneCountInString(old)
+		switch {
+		case diff > 0:
+			for k := 1; k <= diff; k++ {
+				dest[len(dest)-k].n = 1
+			}
+		case diff < 0 && len(dest) > 0:
+			dest[len(dest)-1].n += diff
+		}
+	}
+	b.Grow(len(a.text))
 	state := -1
-	rest := s
+	rest := a.text
 	for len(rest) > 0 {
 		var g string
 		g, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
@@ -191,7 +217,7 @@ func (p *precompiledNormalizer) normalize(s string, atStart bool) (string, bool)
 		// otherwise (or with no rule) each character is looked up alone.
 		if len(g) < 6 {
 			if norm, ok := p.transform(g); ok {
-				b.WriteString(norm)
+				emit(g, norm, true)
 				continue
 			}
 		}
@@ -199,14 +225,20 @@ func (p *precompiledNormalizer) normalize(s string, atStart bool) (string, bool)
 			_, size := utf8.DecodeRuneInString(g[i:])
 			part := g[i : i+size]
 			if norm, ok := p.transform(part); ok {
-				b.WriteString(norm)
+				emit(part, norm, true)
 			} else {
-				b.WriteString(part)
+				emit(part, part, false)
 			}
 			i += size
 		}
 	}
-	return b.String(), atStart
+	if !track {
+		return aligned{text: b.String(), base: a.base}
+	}
+	if !modified {
+		return a
+	}
+	return a.transform(dest)
 }
 
 // isWhiteSpace is Rust's char::is_whitespace (the White_Space property).
@@ -217,16 +249,16 @@ func isWhiteSpace(r rune) bool {
 // stripNormalizer removes leading and/or trailing white space.
 type stripNormalizer struct{ left, right bool }
 
-func (s stripNormalizer) normalize(text string, atStart bool) (string, bool) {
+// normalize strips; the characters kept keep their alignments.
+func (s stripNormalizer) normalize(a aligned) aligned {
+	lo, hi := 0, len(a.text)
 	if s.left {
-		trimmed := strings.TrimLeftFunc(text, isWhiteSpace)
-		atStart = atStart && len(trimmed) == len(text)
-		text = trimmed
+		lo = hi - len(strings.TrimLeftFunc(a.text, isWhiteSpace))
 	}
 	if s.right {
-		text = strings.TrimRightFunc(text, isWhiteSpace)
+		hi = lo + len(strings.TrimRightFunc(a.text[lo:], isWhiteSpace))
 	}
-	return text, atStart
+	return a.slice(lo, hi)
 }
 
 // replacer replaces a literal string or a regular expression. It serves
@@ -265,35 +297,64 @@ func (r *replacer) replace(s string) string {
 	return strings.ReplaceAll(s, r.literal, r.content)
 }
 
-// normalize replaces, keeping track of atStart as tokenizers' alignments
-// do: the content of a match aligns with the match's last character, so a
-// match at offset 0 keeps the text at the start only when it is a single
-// character replaced by something.
-func (r *replacer) normalize(s string, atStart bool) (string, bool) {
-	if atStart {
-		end := -1
-		if r.re != nil {
-			if loc := r.re.FindStringIndex(s); loc != nil && loc[0] == 0 {
-				end = loc[1]
-			}
-		} else if strings.HasPrefix(s, r.literal) {
-			end = len(r.literal)
-		}
-		if end > 0 {
-			atStart = r.content != "" && utf8.RuneCountInString(s[:end]) == 1
-		}
+// matches returns the byte ranges replace rewrites.
+func (r *replacer) matches(s string) [][]int {
+	if r.re != nil {
+		return r.re.FindAllStringIndex(s, -1)
 	}
-	return r.replace(s), atStart
+	var out [][]int
+	for i := 0; ; {
+		j := strings.Index(s[i:], r.literal)
+		if j < 0 {
+			return out
+		}
+		out = append(out, []int{i + j, i + j + len(r.literal)})
+		i += j + len(r.literal)
+	}
+}
+
+// normalize replaces. As in tokenizers, the content of a match is aligned
+// with the match's last character (an empty match: the character before).
+func (r *replacer) normalize(a aligned) aligned {
+	if a.orig == nil {
+		return aligned{text: r.replace(a.text), base: a.base}
+	}
+	ms := r.matches(a.text)
+	if len(ms) == 0 {
+		return a
+	}
+	ab := newAlignedBuilder(a)
+	last := 0
+	for _, m := range ms {
+		ab.copyFrom(a, last, m[0])
+		at := ab.last()
+		if m[1] > m[0] {
+			at = a.orig[m[1]-1]
+		}
+		ab.write(r.content, at)
+		last = m[1]
+	}
+	ab.copyFrom(a, last, len(a.text))
+	return ab.done()
 }
 
 // prependNormalizer puts a string before non-empty text.
 type prependNormalizer string
 
-func (p prependNormalizer) normalize(s string, atStart bool) (string, bool) {
-	if s == "" {
-		return s, atStart
+func (p prependNormalizer) normalize(a aligned) aligned {
+	return prependAligned(a, string(p))
+}
+
+// prependAligned puts s before non-empty text, aligned (as tokenizers'
+// prepend does) with the first character.
+func prependAligned(a aligned, s string) aligned {
+	if a.text == "" {
+		return a
 	}
-	return string(p) + s, atStart
+	ab := newAlignedBuilder(a)
+	ab.write(s, a.origAt(0))
+	ab.copyFrom(a, 0, len(a.text))
+	return ab.done()
 }
 
 // lowercaseNormalizer lowercases character by character with Unicode's
@@ -301,17 +362,16 @@ func (p prependNormalizer) normalize(s string, atStart bool) (string, bool) {
 // simple mapping only for U+0130, which becomes "i\u0307".
 type lowercaseNormalizer struct{}
 
-func (lowercaseNormalizer) normalize(s string, atStart bool) (string, bool) {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
+func (lowercaseNormalizer) normalize(a aligned) aligned {
+	ab := newAlignedBuilder(a)
+	for i, r := range a.text {
+		lower := string(unicode.ToLower(r))
 		if r == '\u0130' {
-			b.WriteString("i\u0307")
-			continue
+			lower = "i\u0307"
 		}
-		b.WriteRune(unicode.ToLower(r))
+		ab.write(lower, a.origAt(i))
 	}
-	return b.String(), atStart
+	return ab.done()
 }
 
 // unicodeNormalizer applies NFC, NFD, NFKC or NFKD with x/text (the
@@ -322,17 +382,127 @@ type unicodeNormalizer struct {
 	form norm.Form
 }
 
-// cgj is U+034F COMBINING GRAPHEME JOINER.
-const cgj = "\u034f"
+// maxMarks is the longest run of combining marks x/text normalizes as
+// Unicode says; past 30 it follows the Stream-Safe Text Format and cuts
+// the run with a U+034F, which Rust's unicode-normalization (used by
+// tokenizers) does not.
+const maxMarks = 30
 
-// normalize applies the form. x/text follows the Stream-Safe Text Format
-// and puts a CGJ after every 30 combining marks in a row; Rust's
-// unicode-normalization (used by tokenizers) does not, so the CGJs x/text
-// adds are taken out again (the text is cut at the input's own CGJs first).
-func (u unicodeNormalizer) normalize(s string, atStart bool) (string, bool) {
-	parts := strings.Split(s, cgj)
-	for i, p := range parts {
-		parts[i] = strings.ReplaceAll(u.form.String(p), cgj, "")
+func (u unicodeNormalizer) normalize(a aligned) aligned {
+	long := longestMarkRun(a.text) >= maxMarks-1
+	if a.orig == nil {
+		if long {
+			return aligned{text: u.normalizeLong(a.text), base: a.base}
+		}
+		return aligned{text: u.form.String(a.text), base: a.base}
 	}
-	return strings.Join(parts, cgj), atStart
+	// Normalize segment by segment (x/text's boundaries, across which
+	// normalization does not reach), aligning the n-th output character of
+	// a segment with its n-th input character, or its last.
+	ab := newAlignedBuilder(a)
+	for i := 0; i < len(a.text); {
+		n := len(a.text) - i
+		if !long {
+			if b := u.form.NextBoundaryInString(a.text[i:], true); b > 0 {
+				n = b
+			}
+		}
+		seg := a.text[i : i+n]
+		out := u.form.String(seg)
+		if long {
+			out = u.normalizeLong(seg)
+		}
+		var starts []int
+		for k := range seg {
+			starts = append(starts, a.orig[i+k])
+		}
+		j := 0
+		for _, r := range out {
+			ab.write(string(r), starts[min(j, len(starts)-1)])
+			j++
+		}
+		i += n
+	}
+	return ab.done()
+}
+
+// longestMarkRun returns the longest run of combining marks (non-zero
+// canonical combining class) in the compatibility decomposition of s.
+func longestMarkRun(s string) int {
+	longest, run := 0, 0
+	for _, r := range s {
+		if r < 0xA0 {
+			run = 0 // ASCII and C1 controls: starters without decomposition
+			continue
+		}
+		for _, d := range norm.NFKD.String(string(r)) {
+			if norm.NFD.PropertiesString(string(d)).CCC() != 0 {
+				run++
+				longest = max(longest, run)
+			} else {
+				run = 0
+			}
+		}
+	}
+	return longest
+}
+
+// normalizeLong normalizes text with long runs of marks by the book:
+// decompose each rune, sort each run of marks by combining class (stably),
+// then, for NFC and NFKC, compose each mark with the last starter unless a
+// mark in between blocks it. Pairs are composed by x/text itself.
+func (u unicodeNormalizer) normalizeLong(s string) string {
+	decompose, compose := norm.NFD, false
+	switch u.form {
+	case norm.NFKD:
+		decompose = norm.NFKD
+	case norm.NFC:
+		compose = true
+	case norm.NFKC:
+		decompose, compose = norm.NFKD, true
+	}
+	ccc := func(r rune) uint8 { return norm.NFD.PropertiesString(string(r)).CCC() }
+	var runes []rune
+	for _, r := range s {
+		runes = append(runes, []rune(decompose.String(string(r)))...)
+	}
+	for i := 0; i < len(runes); {
+		if ccc(runes[i]) == 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < len(runes) && ccc(runes[j]) != 0 {
+			j++
+		}
+		run := runes[i:j]
+		sort.SliceStable(run, func(a, b int) bool { return ccc(run[a]) < ccc(run[b]) })
+		i = j
+	}
+	if !compose {
+		return string(runes)
+	}
+	out := make([]rune, 0, len(runes))
+	starter := -1
+	for _, r := range runes {
+		c := ccc(r)
+		if starter >= 0 {
+			blocked := false
+			if last := len(out) - 1; last > starter {
+				lc := ccc(out[last])
+				blocked = lc == 0 || lc >= c
+			}
+			if !blocked {
+				if pair := []rune(norm.NFC.String(string([]rune{out[starter], r}))); len(pair) == 1 {
+					out[starter] = pair[0]
+					continue
+				}
+			}
+		}
+		if c == 0 {
+			starter = len(out)
+		}
+		out = append(out, r)
+	}
+	return string(out)
 }

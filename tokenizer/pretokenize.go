@@ -10,17 +10,25 @@ import (
 	sugarpre "github.com/sugarme/tokenizer/pretokenizer"
 )
 
-// piece is a run of normalized text that the model will tokenize. atStart
-// is true when the piece begins at offset 0 of the original text (what the
-// Metaspace "first" scheme looks at).
-type piece struct {
-	text    string
-	atStart bool
+// preTokenizer splits normalized text into words and may rewrite them.
+type preTokenizer interface {
+	preTokenize(in []aligned) []aligned
 }
 
-// preTokenizer splits pieces into words and may rewrite them.
-type preTokenizer interface {
-	preTokenize(in []piece) []piece
+// needsStart reports whether p uses the Metaspace "first" scheme, the one
+// step that needs alignments.
+func needsStart(p preTokenizer) bool {
+	switch p := p.(type) {
+	case sequencePreTokenizer:
+		for _, q := range p {
+			if needsStart(q) {
+				return true
+			}
+		}
+	case metaspacePreTokenizer:
+		return p.scheme == prependFirst
+	}
+	return false
 }
 
 // newPreTokenizer builds the pre-tokenizer described by raw (nil for none).
@@ -83,20 +91,20 @@ func newPreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 // sequencePreTokenizer applies pre-tokenizers in order.
 type sequencePreTokenizer []preTokenizer
 
-func (s sequencePreTokenizer) preTokenize(in []piece) []piece {
+func (s sequencePreTokenizer) preTokenize(in []aligned) []aligned {
 	for _, p := range s {
 		in = p.preTokenize(in)
 	}
 	return in
 }
 
-// appendSplits appends the non-empty parts of text cut at the byte offsets
-// cuts (ascending, excluding 0 and len(text)).
-func appendSplits(out []piece, p piece, cuts []int) []piece {
+// appendSplits appends the non-empty parts of p cut at the byte offsets
+// cuts (ascending).
+func appendSplits(out []aligned, p aligned, cuts []int) []aligned {
 	start := 0
 	for _, c := range append(cuts, len(p.text)) {
 		if c > start {
-			out = append(out, piece{text: p.text[start:c], atStart: p.atStart && start == 0})
+			out = append(out, p.slice(start, c))
 		}
 		start = c
 	}
@@ -113,16 +121,27 @@ type metaspacePreTokenizer struct {
 	split  bool
 }
 
-func (m metaspacePreTokenizer) preTokenize(in []piece) []piece {
-	out := make([]piece, 0, len(in))
+func (m metaspacePreTokenizer) preTokenize(in []aligned) []aligned {
+	out := make([]aligned, 0, len(in))
 	for _, p := range in {
-		s := strings.ReplaceAll(p.text, " ", m.rep)
-		if !strings.HasPrefix(s, m.rep) {
-			if m.scheme == prependAlways || (m.scheme == prependFirst && p.atStart) {
-				s = m.rep + s
+		// Each space becomes the replacement, aligned with it.
+		ab := newAlignedBuilder(p)
+		last := 0
+		for i := 0; i < len(p.text); i++ {
+			if p.text[i] == ' ' {
+				ab.copyFrom(p, last, i)
+				ab.write(m.rep, p.origAt(i))
+				last = i + 1
 			}
 		}
-		q := piece{text: s, atStart: p.atStart}
+		ab.copyFrom(p, last, len(p.text))
+		q := ab.done()
+		if !strings.HasPrefix(q.text, m.rep) {
+			if m.scheme == prependAlways || (m.scheme == prependFirst && q.atStart()) {
+				q = prependAligned(q, m.rep)
+			}
+		}
+		s := q.text
 		if !m.split {
 			out = append(out, q)
 			continue
@@ -146,14 +165,14 @@ func (m metaspacePreTokenizer) preTokenize(in []piece) []piece {
 // whitespaceSplit splits on white space and drops it.
 type whitespaceSplit struct{}
 
-func (whitespaceSplit) preTokenize(in []piece) []piece {
-	out := make([]piece, 0, len(in))
+func (whitespaceSplit) preTokenize(in []aligned) []aligned {
+	out := make([]aligned, 0, len(in))
 	for _, p := range in {
 		start := -1
 		for i, r := range p.text {
 			if isWhiteSpace(r) {
 				if start >= 0 {
-					out = append(out, piece{text: p.text[start:i], atStart: p.atStart && start == 0})
+					out = append(out, p.slice(start, i))
 					start = -1
 				}
 			} else if start < 0 {
@@ -161,7 +180,7 @@ func (whitespaceSplit) preTokenize(in []piece) []piece {
 			}
 		}
 		if start >= 0 {
-			out = append(out, piece{text: p.text[start:], atStart: p.atStart && start == 0})
+			out = append(out, p.slice(start, len(p.text)))
 		}
 	}
 	return out
@@ -174,20 +193,28 @@ type byteLevelPreTokenizer struct {
 	useRegex       bool
 }
 
-func (b byteLevelPreTokenizer) preTokenize(in []piece) []piece {
-	out := make([]piece, 0, len(in))
+func (b byteLevelPreTokenizer) preTokenize(in []aligned) []aligned {
+	out := make([]aligned, 0, len(in))
 	for _, p := range in {
 		if b.addPrefixSpace && !strings.HasPrefix(p.text, " ") {
-			p.text = " " + p.text
+			p = prependAligned(p, " ")
 		}
-		var words []piece
+		var words []aligned
 		if b.useRegex {
 			words = appendSplits(nil, p, gpt2Cuts(p.text))
 		} else {
-			words = []piece{p}
+			words = []aligned{p}
 		}
 		for _, w := range words {
-			out = append(out, piece{text: byteLevelEncode(w.text), atStart: w.atStart})
+			if w.orig == nil {
+				out = append(out, aligned{text: byteLevelEncode(w.text), base: w.base})
+				continue
+			}
+			ab := newAlignedBuilder(w)
+			for i := 0; i < len(w.text); i++ {
+				ab.write(sugarpre.BytesChar[w.text[i]], w.orig[i])
+			}
+			out = append(out, ab.done())
 		}
 	}
 	return out

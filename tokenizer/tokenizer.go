@@ -58,6 +58,7 @@ type pipeline struct {
 	rawMatch    *matcher // added tokens matched before normalization
 	normMatch   *matcher // added tokens matched after normalization
 	vocabLength int
+	trackStart  bool // alignments needed (Metaspace "first")
 }
 
 // Load reads the tokenizer.json files of a model. sourcePath encodes the
@@ -129,6 +130,7 @@ func buildPipeline(path string, data []byte) (*pipeline, error) {
 	if p.pre, err = newPreTokenizer(f.PreTokenizer); err != nil {
 		return nil, step(err)
 	}
+	p.trackStart = needsStart(p.pre)
 	if p.post, err = newPostProcessor(f.PostProcessor); err != nil {
 		return nil, step(err)
 	}
@@ -184,7 +186,7 @@ func (p *pipeline) addTokens(list []addedTokenJSON) error {
 		if t.normalized {
 			pat := t.content
 			if p.normalizer != nil {
-				pat, _ = p.normalizer.normalize(pat, true)
+				pat = p.normalizer.normalize(aligned{text: pat}).text
 			}
 			norm = append(norm, matchPattern{pattern: pat, token: t})
 		} else {
@@ -227,16 +229,16 @@ func (p *pipeline) encode(text string) ([]int64, error) {
 			ids = append(ids, part.id)
 			continue
 		}
-		normalized, atStart := part.text, part.start == 0
+		normalized := newAligned(part.text, part.start, p.trackStart)
 		if p.normalizer != nil {
-			normalized, atStart = p.normalizer.normalize(normalized, atStart)
+			normalized = p.normalizer.normalize(normalized)
 		}
-		for _, sub := range p.normMatch.split(normalized) {
+		for _, sub := range p.normMatch.split(normalized.text) {
 			if sub.id >= 0 {
 				ids = append(ids, sub.id)
 				continue
 			}
-			words := []piece{{text: sub.text, atStart: atStart && sub.start == 0}}
+			words := []aligned{normalized.slice(sub.start, sub.start+len(sub.text))}
 			if p.pre != nil {
 				words = p.pre.preTokenize(words)
 			}

@@ -190,8 +190,8 @@ func TestDamagedCharsmap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("newPrecompiled: %v", err)
 	}
-	if got, _ := p.normalize("abc é", true); got != "abc é" {
-		t.Errorf("normalize = %q, want the text unchanged", got)
+	if got := p.normalize(newAligned("abc é", 0, true)); got.text != "abc é" {
+		t.Errorf("normalize = %q, want the text unchanged", got.text)
 	}
 }
 
