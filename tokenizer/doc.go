@@ -84,7 +84,8 @@
 //     tokenizers that use "first", each normalizer and pre-tokenizer keeps
 //     per-byte source offsets by tokenizers' alignment rules (so "¨" that
 //     NFKC or nmt_nfkc turns into " \u0308" still starts the input once a
-//     Strip takes the space, but "“" replaced by '"' does not).
+//     Strip takes the space, but two backquotes replaced by one quote mark
+//     do not).
 //   - Metaspace decoder: sugarme reads only the old add_prefix_space field,
 //     so with prepend_scheme it keeps the leading space. Here prepend_scheme
 //     is read (add_prefix_space false still means never).
