@@ -6,8 +6,11 @@ import "strings"
 // generation. The text it returns, concatenated, equals Decode of all the
 // ids it was given. It never returns part of a multi-byte character: text
 // that may still change (a trailing U+FFFD that later bytes could complete)
-// is held back until the next id or Flush. A StreamDecoder is not safe for
-// concurrent use; use one per generation.
+// is held back until the next id or Flush. The one supported decoder that
+// rewrites text already seen is Strip with "stop" > 0 (it trims the end of
+// the text, which later ids move); with it the stream can fall short of
+// Decode. A StreamDecoder is not safe for concurrent use; use one per
+// generation.
 type StreamDecoder struct {
 	t           *Tokenizer
 	skipSpecial bool
