@@ -15,6 +15,7 @@ import sys
 from typing import Callable, Sequence
 
 from . import check, hf, marian, tiny
+from .rnn import evaluate as g2p_evaluate, export as g2p_export, train as g2p_train
 from .errors import ExportError
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -26,6 +27,11 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "hf": (hf.add_arguments, hf.run),
     "check": (check.add_arguments, check.run),
     "marian-tokenizer": (marian.add_arguments, marian.run),
+    "g2p-train": (g2p_train.add_arguments, g2p_train.run),
+    "g2p-export": (g2p_export.add_export_arguments, g2p_export.run_export),
+    "g2p-check": (g2p_export.add_check_arguments, g2p_export.run_check),
+    "g2p-eval": (g2p_evaluate.add_eval_arguments, g2p_evaluate.run_eval),
+    "g2p-reference": (g2p_evaluate.add_reference_arguments, g2p_evaluate.run_reference),
     "tiny": (tiny.add_arguments, tiny.run),
     "tiny-tokenizers": (tiny.add_tokenizer_arguments, tiny.run_tokenizers),
 }
