@@ -148,6 +148,15 @@ func (g *Generator) Generate(ctx context.Context, inputs []string, opts Generate
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
+	if stream != nil {
+		inner := stream
+		stream = func(ev Event) error {
+			if ev.Output != nil {
+				ev.Output.Input = inputs[ev.Input]
+			}
+			return inner(ev)
+		}
+	}
 	outs, err := g.GenerateIDs(ctx, ids, opts, stream)
 	for i := range outs {
 		outs[i].Input = inputs[i]

@@ -27,9 +27,14 @@ type golden struct {
 	Options    map[string]any `json:"options"`
 	OutputIDs  []int64        `json:"output_ids"`
 	OutputText string         `json:"output_text"`
+	// Beam goldens: the batch the input was generated in, its index there,
+	// and the returned sequences with HF's sequences_scores.
+	Batch      []string `json:"batch"`
+	BatchIndex int      `json:"batch_index"`
 	Sequences  []struct {
-		OutputIDs []int64 `json:"output_ids"`
-		Score     float64 `json:"score"`
+		OutputIDs  []int64 `json:"output_ids"`
+		OutputText string  `json:"output_text"`
+		Score      float64 `json:"score"`
 	} `json:"sequences"`
 }
 
@@ -216,10 +221,16 @@ func TestGenerateErrors(t *testing.T) {
 func TestStreamEqualsFinalText(t *testing.T) {
 	g := open(t, filepath.Join("testdata", "bart-tiny"), s2s.Options{})
 	goldens := readGoldens(t, filepath.Join("testdata", "goldens", "greedy-bart.jsonl"))
+	beamOpts := g.Defaults()
+	beamOpts.NumBeams = 4
 	for i, gd := range goldens {
+		opts := g.Defaults()
+		if i%2 == 1 {
+			opts = beamOpts // beam search streams the prefix all beams agree on
+		}
 		var streamed string
 		finals := 0
-		outs, err := g.Generate(context.Background(), []string{gd.Input}, g.Defaults(), func(ev s2s.Event) error {
+		outs, err := g.Generate(context.Background(), []string{gd.Input}, opts, func(ev s2s.Event) error {
 			streamed += ev.Text
 			if ev.Final {
 				finals++
@@ -240,5 +251,101 @@ func TestStreamEqualsFinalText(t *testing.T) {
 	_, err := g.Generate(context.Background(), []string{goldens[0].Input}, g.Defaults(), func(s2s.Event) error { return stop })
 	if err == nil {
 		t.Error("an error from the stream callback did not stop generation")
+	}
+}
+
+// TestBeamMatchesTransformers runs the beam-search goldens: each batch of
+// inputs (mixed lengths, padded) with its options, compared sequence by
+// sequence with transformers: tokens equal, scores within 1e-4.
+func TestBeamMatchesTransformers(t *testing.T) {
+	for _, family := range families {
+		t.Run(family, func(t *testing.T) {
+			g := open(t, filepath.Join("testdata", family+"-tiny"), s2s.Options{})
+			goldens := readGoldens(t, filepath.Join("testdata", "goldens", "beam-"+family+".jsonl"))
+			type request struct {
+				batch   []string
+				options map[string]any
+				want    map[int]golden
+			}
+			var requests []*request
+			byKey := map[string]*request{}
+			for _, gd := range goldens {
+				k, _ := json.Marshal([]any{gd.Batch, gd.Options})
+				r := byKey[string(k)]
+				if r == nil {
+					r = &request{batch: gd.Batch, options: gd.Options, want: map[int]golden{}}
+					byKey[string(k)] = r
+					requests = append(requests, r)
+				}
+				r.want[gd.BatchIndex] = gd
+			}
+			for ri, r := range requests {
+				opts, err := config.ApplyGenerateKwargs(g.Defaults(), r.options)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs, err := g.Generate(context.Background(), r.batch, opts, nil)
+				if err != nil {
+					t.Fatalf("request %d %v: %v", ri, r.options, err)
+				}
+				for bi, gd := range r.want {
+					got := outs[bi].Sequences
+					if len(got) != len(gd.Sequences) {
+						t.Errorf("request %d input %d (%v): %d sequences, transformers %d", ri, bi, r.options, len(got), len(gd.Sequences))
+						continue
+					}
+					for si, ws := range gd.Sequences {
+						if !slices.Equal(got[si].Tokens, ws.OutputIDs) {
+							t.Errorf("request %d input %d %q (%v) sequence %d:\n got %v\nwant %v", ri, bi, gd.Input, r.options, si, got[si].Tokens, ws.OutputIDs)
+							continue
+						}
+						if d := got[si].Score - ws.Score; d > 1e-4 || d < -1e-4 {
+							t.Errorf("request %d input %d sequence %d: score %v, transformers %v", ri, bi, si, got[si].Score, ws.Score)
+						}
+						if ws.OutputText != "" && got[si].Text != ws.OutputText {
+							t.Errorf("request %d input %d sequence %d: text %q, transformers %q", ri, bi, si, got[si].Text, ws.OutputText)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBatchEqualsSingle generates mixed-length inputs together and one by
+// one, under greedy and beam search: every output must be the same.
+func TestBatchEqualsSingle(t *testing.T) {
+	for _, family := range families {
+		t.Run(family, func(t *testing.T) {
+			g := open(t, filepath.Join("testdata", family+"-tiny"), s2s.Options{})
+			goldens := readGoldens(t, filepath.Join("testdata", "goldens", "greedy-"+family+".jsonl"))
+			var inputs []string
+			for _, gd := range goldens[:min(9, len(goldens))] {
+				inputs = append(inputs, gd.Input)
+			}
+			for _, beams := range []int{1, 4} {
+				opts := g.Defaults()
+				opts.NumBeams, opts.NumReturnSequences, opts.MaxNewTokens = beams, min(beams, 2), 12
+				batch, err := g.Generate(context.Background(), inputs, opts, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, in := range inputs {
+					single, err := g.Generate(context.Background(), []string{in}, opts, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for si := range single[0].Sequences {
+						b, s := batch[i].Sequences[si], single[0].Sequences[si]
+						if !slices.Equal(b.Tokens, s.Tokens) || b.FinishReason != s.FinishReason {
+							t.Errorf("beams %d input %d seq %d: batch %v (%s), alone %v (%s)", beams, i, si, b.Tokens, b.FinishReason, s.Tokens, s.FinishReason)
+						}
+						if d := b.Score - s.Score; d > 1e-4 || d < -1e-4 {
+							t.Errorf("beams %d input %d seq %d: batch score %v, alone %v", beams, i, si, b.Score, s.Score)
+						}
+					}
+				}
+			}
+		})
 	}
 }
