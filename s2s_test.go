@@ -349,3 +349,48 @@ func TestBatchEqualsSingle(t *testing.T) {
 		})
 	}
 }
+
+// TestSamplingReproducible samples with a seed: the same request gives the
+// same output, and an input's output does not depend on the other inputs of
+// its batch.
+func TestSamplingReproducible(t *testing.T) {
+	g := open(t, filepath.Join("testdata", "t5-tiny"), s2s.Options{})
+	opts := g.Defaults()
+	opts.DoSample, opts.Seed, opts.TopK, opts.TopP, opts.Temperature, opts.MaxNewTokens = true, 42, 20, 0.9, 1.3, 16
+	ctx := context.Background()
+	inputs := []string{"The quick brown fox", "jumps over the lazy dog", "and runs away."}
+	a, err := g.Generate(ctx, inputs, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := g.Generate(ctx, inputs, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := g.Generate(ctx, inputs[:1], opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range inputs {
+		if !slices.Equal(a[i].Sequences[0].Tokens, b[i].Sequences[0].Tokens) {
+			t.Errorf("input %d: two runs with seed 42 differ: %v vs %v", i, a[i].Sequences[0].Tokens, b[i].Sequences[0].Tokens)
+		}
+	}
+	if !slices.Equal(a[0].Sequences[0].Tokens, alone[0].Sequences[0].Tokens) {
+		t.Errorf("input 0 sampled %v in a batch, %v alone", a[0].Sequences[0].Tokens, alone[0].Sequences[0].Tokens)
+	}
+	opts.Seed = 43
+	c, err := g.Generate(ctx, inputs, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := 0
+	for i := range inputs {
+		if slices.Equal(a[i].Sequences[0].Tokens, c[i].Sequences[0].Tokens) {
+			same++
+		}
+	}
+	if same == len(inputs) {
+		t.Error("seeds 42 and 43 sampled the same outputs for every input")
+	}
+}
