@@ -10,15 +10,12 @@ import (
 	"github.com/s2s-dev/s2s/models"
 )
 
-// testModels are the committed tiny random-weight models (testdata/ at the
-// repository root), each with the script that made it beside it.
+// testModels are the committed tiny random-weight models under testdata/ at
+// the repository root (made by testdata/make_testdata.sh).
 var testModels = []string{"t5-tiny", "bart-tiny", "marian-tiny"}
 
 // modelDir returns the directory of a committed test model.
 func modelDir(name string) string {
-	if dev := os.Getenv("S2S_RUNTIME_TESTDATA"); dev != "" {
-		return filepath.Join(dev, name)
-	}
 	return filepath.Join("..", "testdata", name)
 }
 
