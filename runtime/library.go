@@ -56,7 +56,7 @@ func FindLibrary(explicit string) (string, error) {
 	named := func(p, what string) (string, error) {
 		st, err := os.Stat(p)
 		if err != nil {
-			return "", fmt.Errorf("%w (%s %s: no such file)", ErrLibraryNotFound, what, p)
+			return "", fmt.Errorf("%w (%s: no such file)", ErrLibraryNotFound, what)
 		}
 		if st.IsDir() {
 			p = filepath.Join(p, "libonnxruntime.so.1")
@@ -67,10 +67,10 @@ func FindLibrary(explicit string) (string, error) {
 		return filepath.Abs(p)
 	}
 	if explicit != "" {
-		return named(explicit, "library path")
+		return named(explicit, "library path "+explicit)
 	}
 	if env := os.Getenv(LibraryEnv); env != "" {
-		return named(env, LibraryEnv+"=")
+		return named(env, LibraryEnv+"="+env)
 	}
 	var starts []string
 	if wd, err := os.Getwd(); err == nil {
