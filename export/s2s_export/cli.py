@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import check, hf, marian, tiny
+from . import check, goldens, hf, marian, tiny
 from .rnn import evaluate as g2p_evaluate, export as g2p_export, train as g2p_train
 from .errors import ExportError
 
@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "g2p-reference": (g2p_evaluate.add_reference_arguments, g2p_evaluate.run_reference),
     "tiny": (tiny.add_arguments, tiny.run),
     "tiny-tokenizers": (tiny.add_tokenizer_arguments, tiny.run_tokenizers),
+    "goldens": (goldens.add_arguments, goldens.run),
 }
 
 

@@ -364,13 +364,18 @@ def _shape_weights(family: str, model) -> None:
     attention on source positions) and the cross-attention output
     projections x5 (BART) or x2 (Marian); Marian's shared embeddings x10,
     or the sinusoidal positions drown the tokens. T5 (pre-norm, gated GELU)
-    needs nothing.
+    needs less: cross-attention queries, keys and output x3, so long inputs
+    do not all begin with the same token.
     """
     import torch
 
-    if family == "t5":
-        return
     with torch.no_grad():
+        if family == "t5":
+            for block in model.decoder.block:
+                cross = block.layer[1].EncDecAttention
+                for w in (cross.q.weight, cross.k.weight, cross.o.weight):
+                    w.mul_(3.0)
+            return
         if family == "bart":
             # With tie_word_embeddings false, transformers 4.57 saves BART's
             # shared embedding once but does not tie the encoder's and
@@ -387,11 +392,14 @@ def _shape_weights(family: str, model) -> None:
             layer.encoder_attn.out_proj.weight.mul_(out_scale)
 
 
-def greedy_lengths(model, tok, texts=CALIBRATION, max_new_tokens: int = CALIBRATION_MAX) -> list[int]:
+def greedy_lengths(model, tok, texts=None, max_new_tokens: int = CALIBRATION_MAX) -> list[int]:
     """greedy_lengths returns the number of tokens greedy search generates
-    for each text (EOS included), the decoder start token not counted."""
+    for each text (default CALIBRATION; EOS included), the decoder start
+    token not counted."""
     import torch
 
+    if texts is None:
+        texts = CALIBRATION
     out = []
     with torch.no_grad():
         for text in texts:
@@ -468,6 +476,9 @@ def make_tiny(family: str, out_dir, seed: int, *, d_model: int = 32, layers: int
     from transformers import BartForConditionalGeneration, MarianMTModel, T5ForConditionalGeneration
 
     cls = {"t5": T5ForConditionalGeneration, "bart": BartForConditionalGeneration, "marian": MarianMTModel}[family]
+    # One thread: the same reduction order on every machine, and no
+    # oversubscription on the shared 2-core hosts.
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     model = cls(config).eval()
     gen = GenerationConfig.from_model_config(config)

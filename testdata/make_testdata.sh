@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# make_testdata.sh regenerates everything under testdata/ except
+# testdata/tokenizer/ (the Go tokenizer's own goldens), reproducibly from seeds:
+#
+#   testdata/tokenizers/{t5,bart,marian}/  test tokenizers trained on Debian's fortunes
+#   testdata/{t5,bart,marian}-tiny/        tiny random-weight models exported by `s2s_export hf`
+#   testdata/goldens/{greedy,beam}-*.jsonl transformers' generate() outputs for them
+#
+# The PyTorch checkpoints are made in a temporary directory and removed.
+# Needs the Python environment (scripts/setup.sh python) and the fortunes
+# texts (apt-get install fortunes fortunes-min; Debian 12's 1:1.99.1-7.3
+# gave the committed files).
+#
+#   testdata/make_testdata.sh                 everything
+#   testdata/make_testdata.sh models          keep the tokenizers, remake models and goldens
+#   SEED=5 testdata/make_testdata.sh models   other weights
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+py=${PYTHON:-$root/.venv/bin/python}
+seed=${SEED:-2}
+families=(t5 bart marian)
+what=${1:-all}
+case "$what" in
+all | models) ;;
+*) echo "make_testdata: unknown step $what; use all or models" >&2; exit 2 ;;
+esac
+
+[[ -x "$py" ]] || { echo "make_testdata: $py not found; run scripts/setup.sh python or set PYTHON" >&2; exit 1; }
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [[ "$what" == all ]]; then
+	echo "make_testdata: training tokenizers" >&2
+	"$py" -m s2s_export tiny-tokenizers "$tmp/tokenizers"
+	rm -rf testdata/tokenizers
+	mv "$tmp/tokenizers" testdata/tokenizers
+fi
+
+mkdir -p testdata/goldens
+for f in "${families[@]}"; do
+	echo "make_testdata: $f (seed $seed)" >&2
+	"$py" -m s2s_export tiny "$f" "$tmp/ckpt-$f" --seed "$seed" | tee "$tmp/summary-$f.json"
+	"$py" -m s2s_export hf "$tmp/ckpt-$f" "testdata/$f-tiny" --force
+	"$py" -m s2s_export goldens "$tmp/ckpt-$f" "testdata/$f-tiny" testdata/goldens
+done
+"$py" - "$tmp" "${families[@]}" >testdata/tiny-models.json <<'PY'
+import json, sys
+tmp, families = sys.argv[1], sys.argv[2:]
+print(json.dumps([json.load(open(f"{tmp}/summary-{f}.json")) for f in families], indent=1))
+PY
+du -sh testdata/*-tiny testdata/tokenizers/* testdata/goldens >&2
