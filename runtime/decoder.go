@@ -66,6 +66,7 @@ type Decoder struct {
 	uniqTok []int64     // and its token
 	rowUniq []int       // per row: its distinct row
 	firstN  int         // rows the first-step graph ran at (for tests)
+	r       *rnnDecoder // the state of a recurrent model (the fields above for transformers go unused)
 	shape   [4]int64    // scratch of selfShape
 }
 
@@ -104,12 +105,14 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Dec
 		rowEnc:  make([]int, rows),
 		ids:     make([]int64, rows),
 		mask:    make([]int64, rows*encLen),
-		hidden:  make([]float32, rows*encLen*lay.hidden),
 		logits:  make([]float32, rows*lay.vocab),
 		cross:   make([][]float32, 2*lay.layers),
 		crossT:  make([]*ort.Tensor[float32], 2*lay.layers),
 		pastT:   make([]*ort.Tensor[float32], 2*lay.layers),
 		presT:   make([]*ort.Tensor[float32], 2*lay.layers),
+	}
+	if m.rnn == nil {
+		d.hidden = make([]float32, rows*encLen*lay.hidden)
 	}
 	d.self[0] = make([][]float32, 2*lay.layers)
 	d.self[1] = make([][]float32, 2*lay.layers)
@@ -128,6 +131,13 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Dec
 	if err := d.makeRowTensors(); err != nil {
 		d.Close()
 		return nil, err
+	}
+	if m.rnn != nil {
+		if err := m.encodeRNN(ctx, d, tokens); err != nil {
+			d.Close()
+			return nil, err
+		}
+		return d, nil
 	}
 	tokensT, err := header(tokens, int64(rows), int64(encLen))
 	if err != nil {
@@ -169,8 +179,10 @@ func (d *Decoder) makeRowTensors() error {
 	if d.logitsT, err = header(d.logits, r, 1, int64(d.lay.vocab)); err != nil {
 		return fmt.Errorf("runtime: %w", err)
 	}
-	if d.maskT, err = header(d.mask, e, s); err != nil {
-		return fmt.Errorf("runtime: %w", err)
+	if d.mask != nil {
+		if d.maskT, err = header(d.mask, e, s); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
 	}
 	if d.hidden != nil {
 		if d.hiddenT, err = header(d.hidden, e, s, int64(d.lay.hidden)); err != nil {
@@ -267,6 +279,9 @@ func (d *Decoder) Step(ctx context.Context, tokens []int64) ([]float32, error) {
 		if t < 0 {
 			return nil, fmt.Errorf("runtime: step: row %d has the negative token id %d; pass the tokenizer's ids", i, t)
 		}
+	}
+	if d.r != nil {
+		return d.stepRNN(ctx, tokens)
 	}
 	if d.steps == 0 {
 		return d.firstStep(ctx, tokens)
@@ -547,6 +562,9 @@ func (d *Decoder) Reorder(src []int) error {
 		return nil
 	}
 	n := len(src)
+	if d.r != nil {
+		return d.reorderRecurrent(src)
+	}
 	if d.steps == 0 {
 		d.next = grow(d.next[:0], 2*n, 0)[:2*n]
 		for i, s := range src {
@@ -623,6 +641,28 @@ func (d *Decoder) Reorder(src []int) error {
 	return nil
 }
 
+// reorderRecurrent is Reorder for a recurrent model.
+func (d *Decoder) reorderRecurrent(src []int) error {
+	n := len(src)
+	d.next = grow(d.next[:0], n, 0)[:n]
+	moved := n != d.rows
+	for i, s := range src {
+		d.next[i] = d.inputOf[s]
+		if i < d.rows && d.next[i] != d.inputOf[i] {
+			moved = true
+		}
+	}
+	if err := d.reorderRNN(src, moved); err != nil {
+		return err
+	}
+	d.inputOf = append(d.inputOf[:0], d.next...)
+	if n != d.rows {
+		d.rows, d.encRows = n, n
+		return d.makeRowTensors()
+	}
+	return nil
+}
+
 // Close releases the Decoder's tensors. Closing twice is harmless.
 func (d *Decoder) Close() error {
 	if d.closed {
@@ -639,6 +679,10 @@ func (d *Decoder) Close() error {
 	releaseAll(d.pastT)
 	releaseAll(d.presT)
 	d.dropUnused()
+	if d.r != nil {
+		d.r.close()
+		d.r = nil
+	}
 	d.in, d.out = nil, nil
 	d.ids, d.mask, d.hidden, d.logits, d.cross = nil, nil, nil, nil, nil
 	d.self = [2][][]float32{}

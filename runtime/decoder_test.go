@@ -60,8 +60,8 @@ func TestSplitMatchesMerged(t *testing.T) {
 }
 
 func TestBatchedMatchesSingle(t *testing.T) {
-	for _, name := range testModels {
-		for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+	for _, name := range allModels {
+		for _, graphs := range variants(name) {
 			t.Run(name+"/"+graphs, func(t *testing.T) {
 				man, m := loadModel(t, name, graphs)
 				src := sources(man)
@@ -107,8 +107,8 @@ func TestReorderMatchesDirect(t *testing.T) {
 		{"past the first cache size", []reorderOp{{[]int{0, 0, 1}, minCacheTokens + 2}, {[]int{2, 0, 1}, 3}}},
 		{"identity", []reorderOp{{nil, 2}, {[]int{0, 1, 2}, 2}}},
 	}
-	for _, name := range testModels {
-		for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+	for _, name := range allModels {
+		for _, graphs := range variants(name) {
 			man, m := loadModel(t, name, graphs)
 			src := sources(man)
 			for _, tc := range cases {
@@ -211,8 +211,8 @@ func TestReorderDoesOnlyNeededWork(t *testing.T) {
 
 func TestGreedyLoop(t *testing.T) {
 	const maxSteps = 24
-	for _, name := range testModels {
-		for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+	for _, name := range allModels {
+		for _, graphs := range variants(name) {
 			t.Run(name+"/"+graphs, func(t *testing.T) {
 				man, m := loadModel(t, name, graphs)
 				d := encode(t, m, man, sources(man))

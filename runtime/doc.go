@@ -8,7 +8,10 @@
 // decoder_with_past_model.onnx for the others) or the merged one
 // (decoder_model_merged.onnx with its use_cache_branch input). The names of
 // the inputs and outputs are read from the graphs, so graphs with pruned
-// inputs load too.
+// inputs load too. A recurrent model (architecture "rnn") has an encoder
+// and one step graph; the "states" of its s2s.json say which encoder output
+// starts each state, which states are carried from step to step (and follow
+// their beam) and which are per-source constants.
 //
 // Model.Encode runs the encoder once over a padded batch and returns a
 // Decoder, which implements beamsearch.Decoder: Step feeds one token per row

@@ -10,12 +10,31 @@ import (
 	"github.com/s2s-dev/s2s/models"
 )
 
-// testModels are the committed tiny random-weight models under testdata/ at
-// the repository root (made by testdata/make_testdata.sh).
+// testModels are the committed tiny random-weight Transformers under
+// testdata/ at the repository root (made by testdata/make_testdata.sh).
 var testModels = []string{"t5-tiny", "bart-tiny", "marian-tiny"}
+
+// rnnModel is the shipped recurrent model (models/g2p-en, an LSTM with
+// attention), the one model of that architecture in the repository.
+const rnnModel = "g2p-en"
+
+// allModels are the Transformers and the recurrent model.
+var allModels = append(append([]string(nil), testModels...), rnnModel)
+
+// variants returns the decoder graph choices to test a model with: split
+// and merged for a Transformer, the one step graph of a recurrent model.
+func variants(name string) []string {
+	if name == rnnModel {
+		return []string{GraphsAuto}
+	}
+	return []string{GraphsSplit, GraphsMerged}
+}
 
 // modelDir returns the directory of a committed test model.
 func modelDir(name string) string {
+	if name == rnnModel {
+		return filepath.Join("..", "models", name)
+	}
 	return filepath.Join("..", "testdata", name)
 }
 
@@ -92,7 +111,7 @@ func TestMain(m *testing.M) {
 // with ids inside the model's vocabulary.
 func sources(man *models.Manifest) [][]int64 {
 	eos := man.EOSTokenIDs[0]
-	v := int64(man.VocabSize)
+	v := int64(min(man.VocabSize, 28)) // inside the smallest source vocabulary (g2p-en's 30 characters)
 	id := func(i int64) int64 { return 3 + (i*7)%(v-4) }
 	return [][]int64{
 		{id(1), id(2), id(3), id(4), id(5), eos},

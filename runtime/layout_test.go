@@ -72,10 +72,15 @@ func TestLoadChoosesGraphs(t *testing.T) {
 	if _, err := Load(&noMerged, testOptions(GraphsMerged)); err == nil || !strings.Contains(err.Error(), "decoder graphs \"merged\" asked for") {
 		t.Errorf("merged without merged graph: got %v", err)
 	}
+	other := *man
+	other.Architecture = "lstm"
+	if _, err := Load(&other, testOptions(GraphsAuto)); err == nil || !strings.Contains(err.Error(), "not served") {
+		t.Errorf("unknown architecture: got %v", err)
+	}
 	rnn := *man
 	rnn.Architecture = "rnn"
-	if _, err := Load(&rnn, testOptions(GraphsAuto)); err == nil || !strings.Contains(err.Error(), "not served") {
-		t.Errorf("rnn: got %v", err)
+	if _, err := Load(&rnn, testOptions(GraphsAuto)); err == nil || !strings.Contains(err.Error(), "\"states\"") {
+		t.Errorf("rnn without states: got %v", err)
 	}
 	if _, err := Load(nil, Options{}); err == nil {
 		t.Errorf("nil manifest: no error")

@@ -77,13 +77,15 @@ func shortGeneration(t *testing.T, m *Model, man *models.Manifest, src [][]int64
 func TestMemoryFlat(t *testing.T) {
 	const warmup, runs = 100, 1000
 	const heapBound, rssBound = 1 << 20, 4 << 20
-	for _, graphs := range []string{GraphsSplit, GraphsMerged} {
-		t.Run(graphs, func(t *testing.T) {
+	for _, c := range []struct{ name, graphs string }{
+		{testModels[0], GraphsSplit}, {testModels[0], GraphsMerged}, {rnnModel, GraphsAuto},
+	} {
+		t.Run(c.name+"/"+c.graphs, func(t *testing.T) {
 			// One OS thread for the C allocations, so that glibc does not
 			// spread them over per-thread arenas (noise in the RSS).
 			goruntime.LockOSThread()
 			defer goruntime.UnlockOSThread()
-			man, m := loadModel(t, testModels[0], graphs)
+			man, m := loadModel(t, c.name, c.graphs)
 			src := sources(man)[:2]
 			for range warmup {
 				shortGeneration(t, m, man, src)

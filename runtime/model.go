@@ -28,7 +28,8 @@ type Model struct {
 	closed bool
 
 	lay    layout
-	merged bool // first and step are the merged decoder graph
+	rnn    *rnnLayout // set for recurrent models, which run enc and step only
+	merged bool       // first and step are the merged decoder graph
 	enc    session
 	first  session // decoder graph of the first step
 	step   session // decoder graph of the later steps
@@ -47,8 +48,14 @@ func Load(m *models.Manifest, opts Options) (*Model, error) {
 		return nil, err
 	}
 	o := opts.WithDefaults()
+	if m.Architecture == models.ArchRNN {
+		if _, err := Init(o.LibraryPath); err != nil {
+			return nil, err
+		}
+		return loadRNN(m, o)
+	}
 	if m.Architecture != models.ArchTransformer {
-		return nil, fmt.Errorf("runtime: %s: architecture %q is not served by this runtime yet; export a %q model", m.Dir, m.Architecture, models.ArchTransformer)
+		return nil, fmt.Errorf("runtime: %s: architecture %q is not served by this runtime; export a %q or %q model", m.Dir, m.Architecture, models.ArchTransformer, models.ArchRNN)
 	}
 	if m.Files.Encoder == "" {
 		return nil, fmt.Errorf("runtime: %s: the manifest names no encoder graph; re-export the model", m.Dir)

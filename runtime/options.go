@@ -34,7 +34,7 @@ type Options struct {
 	IntraOpThreads    int    // 0 = ONNX Runtime's default
 	InterOpThreads    int    // 0 = ONNX Runtime's default
 	GraphOptimization string // "disable", "basic", "extended", "all" (default "all")
-	DecoderGraphs     string // "auto" (default: split graphs when present, else merged), "split", "merged"
+	DecoderGraphs     string // "auto" (default: split graphs when present, else merged), "split", "merged"; Transformers only
 }
 
 // WithDefaults returns o with empty fields set to their defaults.

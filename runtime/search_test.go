@@ -58,9 +58,9 @@ func (r *replayDecoder) Step(ctx context.Context, tokens []int64) ([]float32, er
 }
 
 func TestSearchMatchesReplay(t *testing.T) {
-	for _, name := range testModels {
+	for _, name := range allModels {
 		t.Run(name, func(t *testing.T) {
-			man, m := loadModel(t, name, GraphsSplit)
+			man, m := loadModel(t, name, variants(name)[0])
 			src := sources(man)
 			for _, beams := range []int{1, 3} {
 				opts := man.Options(nil)
