@@ -9,8 +9,8 @@ import (
 // BenchmarkStep times one decoder step at a cache length between 1 and 64
 // (the decoder is encoded again, off the clock, every 64 steps).
 func BenchmarkStep(b *testing.B) {
-	for _, name := range testModels[:2] {
-		for _, graphs := range []string{GraphsSplit, GraphsMerged} {
+	for _, name := range []string{testModels[0], testModels[1], rnnModel} {
+		for _, graphs := range variants(name) {
 			for _, rows := range []int{1, 8} {
 				b.Run(fmt.Sprintf("%s/%s/batch=%d", name, graphs, rows), func(b *testing.B) {
 					man, m := loadModel(b, name, graphs)
