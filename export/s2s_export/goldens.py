@@ -188,6 +188,7 @@ class _Runner:
 
 
 def _base(max_new_tokens: int = GREEDY_MAX) -> dict:
+    """_base returns the options of plain greedy search."""
     return {"max_new_tokens": max_new_tokens, "do_sample": False, "num_beams": 1}
 
 

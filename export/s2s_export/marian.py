@@ -36,6 +36,7 @@ class MarianTokenizerError(ExportError, ValueError):
 
 
 def _load_json(path: Path):
+    """_load_json reads a JSON file, raising MarianTokenizerError if it is missing or broken."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -65,6 +66,7 @@ def _load_vocab(path: Path) -> list[str]:
 
 
 def _load_spm(path: Path):
+    """_load_spm reads a SentencePiece model proto and refuses what convert cannot handle."""
     from sentencepiece import sentencepiece_model_pb2 as pb
 
     if not path.is_file():
@@ -169,6 +171,13 @@ def convert(src_dir, out_dir) -> tuple[str, str]:
       vocab.json token or contains none; when only part of the run is a
       vocab.json token (a piece of the other side's model), MarianTokenizer
       gives one ``<unk>`` and tokenizer.json that part's id.
+    - Stacked combining marks. The tokenizers library's Precompiled
+      normalizer looks up a whole grapheme shorter than 6 bytes, and when
+      only its start has a rule it replaces the whole grapheme: "e" with
+      two combining acutes becomes "\u00e9" where SentencePiece gives
+      "\u00e9" plus one acute. A grapheme of 6 bytes or more it looks up
+      character by character, so "e" with three acutes is not composed at
+      all. T5's tokenizer.json (made by transformers) does the same.
     - Moses punctuation. With ``sacremoses`` installed MarianTokenizer
       first applies MosesPunctNormalizer; these files do not (s2s's
       requirements do not install sacremoses).

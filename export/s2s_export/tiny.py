@@ -116,10 +116,14 @@ def normalization_rules() -> dict[str, str]:
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
+    """_write_lines writes lines to path, one a line, UTF-8."""
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def _train_spm(lines: list[str], prefix: Path, vocab_size: int, **ids) -> None:
+    """_train_spm trains a SentencePiece Unigram model on lines into
+    prefix.model, single-threaded and with normalization_rules, so the
+    same lines give the same bytes; ids are the trainer's special-id options."""
     import sentencepiece as spm
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -340,6 +344,7 @@ def _config(family: str, vocab: int, d_model: int, layers: int, heads: int, ffn:
 
 
 def _load_tokenizer(family: str, tokenizer_dir: Path):
+    """_load_tokenizer returns the transformers tokenizer of family from tokenizer_dir."""
     import warnings
 
     from transformers import BartTokenizerFast, MarianTokenizer, T5TokenizerFast
