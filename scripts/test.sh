@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-scripts/setup.sh ort python
+scripts/setup.sh ort python go
 
 echo "== go vet"
 go vet ./...

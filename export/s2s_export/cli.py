@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import check, goldens, hf, marian, tiny
+from . import check, crosscheck, goldens, hf, marian, tiny
 from .rnn import evaluate as g2p_evaluate, export as g2p_export, train as g2p_train
 from .errors import ExportError
 
@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "tiny": (tiny.add_arguments, tiny.run),
     "tiny-tokenizers": (tiny.add_tokenizer_arguments, tiny.run_tokenizers),
     "goldens": (goldens.add_arguments, goldens.run),
+    "crosscheck": (crosscheck.add_arguments, crosscheck.run),
 }
 
 
