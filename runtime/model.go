@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -35,6 +37,8 @@ type Model struct {
 	step   session // decoder graph of the later steps
 
 	useCache [2]*ort.Tensor[bool] // use_cache_branch false and true (merged only)
+
+	trace atomic.Pointer[Trace] // set by SetTrace: runs are recorded into it
 }
 
 // Load opens the graphs of the model m describes, with ONNX Runtime loaded
@@ -193,5 +197,14 @@ func (m *Model) run(ctx context.Context, s *session, in, out []ort.Value) error 
 	if m.closed {
 		return fmt.Errorf("%w: the model was closed; load it again", ErrClosed)
 	}
-	return s.s.Run(in, out)
+	t := m.trace.Load()
+	if t == nil {
+		return s.s.Run(in, out)
+	}
+	start := time.Now()
+	err := s.s.Run(in, out)
+	if err == nil {
+		t.record(s, in, out, time.Since(start))
+	}
+	return err
 }
