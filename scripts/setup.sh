@@ -7,6 +7,7 @@
 #   scripts/setup.sh ort        only the ONNX Runtime library (enough to serve)
 #   scripts/setup.sh python     only the Python environment
 #   scripts/setup.sh go         only bin/gen
+#   scripts/setup.sh bench      the benchmark's extra engines (CTranslate2) into .venv; not part of "everything"
 set -euo pipefail
 
 ORT_VERSION=1.30.0   # onnxruntime-node release; onnxruntime_go v1.27.0 needs 1.24+
@@ -83,6 +84,12 @@ setup_go() {
 	log "built bin/gen"
 }
 
+setup_bench() {
+	[[ -x "$root/.venv/bin/python" ]] || setup_python
+	"$root/.venv/bin/python" -m pip install --quiet -r "$root/bench/requirements.txt"
+	log "benchmark engines (bench/requirements.txt) in .venv"
+}
+
 if [[ $# -eq 0 ]]; then
 	set -- ort python go
 fi
@@ -91,6 +98,7 @@ for step in "$@"; do
 	ort) setup_ort ;;
 	python) setup_python ;;
 	go) setup_go ;;
-	*) log "unknown step $step; use ort, python or go"; exit 2 ;;
+	bench) setup_bench ;;
+	*) log "unknown step $step; use ort, python, go or bench"; exit 2 ;;
 	esac
 done

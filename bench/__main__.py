@@ -1,0 +1,232 @@
+"""python -m bench: run the benchmark and print the table (docs/performance.md).
+
+    .venv/bin/python -m bench --quick
+    .venv/bin/python -m bench --models marian,t5 --tokens 64,256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import models
+
+ROOT = models.ROOT
+GO_ENGINE = "go"
+ALL_ENGINES = (GO_ENGINE, "optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.strip().splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="t5-tiny, 4 inputs, 16 tokens, batch 4: checks the plumbing in under a minute")
+    p.add_argument("--models", default="marian,t5", help="comma-separated: marian, t5, t5-tiny (default marian,t5)")
+    p.add_argument("--engines", default=",".join(ALL_ENGINES), help=f"comma-separated subset of {','.join(ALL_ENGINES)}")
+    p.add_argument("--tokens", default="64", help="comma-separated forced output lengths (default 64; 256 is long on 2 cores)")
+    p.add_argument("--long-batch", action="store_true", help="also run the batch cases at lengths above 64")
+    p.add_argument("--inputs", type=int, default=8, help="inputs of the batch-1 cases (default 8)")
+    p.add_argument("--batch", type=int, default=32, help="batch size of the batch cases (default 32)")
+    p.add_argument("--reps", type=int, default=3, help="repetitions of every case (default 3)")
+    p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
+    p.add_argument("--decoder-graphs", default="split", choices=["split", "merged"], help="decoder graphs of the ONNX engines (default split)")
+    p.add_argument("--no-limit", dest="limit", action="store_false", help="skip the limit L of the Go host")
+    p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
+                   help="where built models are cached (default ~/.cache/s2s-bench)")
+    p.add_argument("--json", type=Path, help="also write every result to this file")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.models, a.tokens, a.inputs, a.batch, a.reps = "t5-tiny", "16", 4, 4, 1
+    a.models = [m for m in a.models.split(",") if m]
+    a.engines = [e for e in a.engines.split(",") if e]
+    bad = [e for e in a.engines if e not in ALL_ENGINES]
+    if bad:
+        p.error(f"unknown engine(s) {', '.join(bad)}; use {', '.join(ALL_ENGINES)}")
+    try:
+        a.tokens = [int(t) for t in a.tokens.split(",")]
+        a.intra, a.inter = (int(x) for x in a.threads.split(","))
+    except ValueError:
+        p.error("--tokens and --threads take comma-separated integers")
+    if a.inputs < 1 or a.batch < 1 or a.reps < 1 or min(a.tokens) < 1:
+        p.error("--inputs, --batch, --reps and --tokens must be at least 1")
+    return a
+
+
+def make_inputs(model: models.Model, n: int, seed: int = 7) -> list[list[int]]:
+    """make_inputs returns n random source sequences of 5 to 40 ids (inside
+    the vocabulary, special ids avoided) ending in EOS."""
+    rng = random.Random(seed)
+    hi = min(model.vocab - 2, 32000)
+    return [[rng.randint(3, hi) for _ in range(rng.randint(4, 39))] + [model.eos] for _ in range(n)]
+
+
+def make_cases(a, model) -> list[dict]:
+    """make_cases returns the cases: greedy and beam 4, batch 1 and batch a.batch
+    (inputs sorted by length), at every forced length."""
+    single = make_inputs(model, a.inputs)
+    batched = sorted(make_inputs(model, a.batch, seed=8), key=len)
+    cases = []
+    for n in a.tokens:
+        for beams in (1, 4):
+            search = "greedy" if beams == 1 else f"beam{beams}"
+            cases.append(dict(name=f"{search}/b1/{n}", inputs=single, batch=1, beams=beams, new_tokens=n, reps=a.reps))
+            if n <= 64 or a.long_batch or a.quick:
+                cases.append(dict(name=f"{search}/b{a.batch}/{n}", inputs=batched, batch=a.batch, beams=beams,
+                                  new_tokens=n, reps=a.reps))
+    return cases
+
+
+def build_driver() -> Path:
+    out = ROOT / "bin" / "s2s-bench"
+    subprocess.run(["go", "build", "-o", str(out), "./cmd/s2s-bench"], cwd=ROOT, check=True)
+    return out
+
+
+def run_engine(engine, spec, tmp: Path, driver) -> dict | str:
+    """run_engine runs engine over spec in its own process; it returns the
+    results, or a string saying why the engine was skipped."""
+    spec_path, out_path = tmp / f"spec-{engine}.json", tmp / f"out-{engine}.json"
+    spec_path.write_text(json.dumps(spec))
+    if engine == GO_ENGINE:
+        cmd = [str(driver), "-spec", str(spec_path), "-out", str(out_path)]
+    else:
+        if engine.startswith("ct2"):
+            try:
+                import ctranslate2  # noqa: F401
+            except ImportError:
+                return "ctranslate2 not installed (pip install -r bench/requirements.txt)"
+        cmd = [sys.executable, "-m", "bench.engines", engine, str(spec_path), str(out_path)]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}"
+    return json.loads(out_path.read_text())
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def agreement(a, b) -> tuple[float, float]:
+    """agreement returns the share of equal sequences and the mean share of
+    tokens before the first difference."""
+    eq = sum(x == y for x, y in zip(a, b)) / len(a)
+    pre = []
+    for x, y in zip(a, b):
+        k = 0
+        while k < min(len(x), len(y)) and x[k] == y[k]:
+            k += 1
+        pre.append(k / max(len(x), len(y), 1))
+    return eq, sum(pre) / len(pre)
+
+
+def summarize(case, res, ref) -> dict:
+    """summarize turns one engine's result of case into the table's figures."""
+    n = case["new_tokens"]
+    per_rep = [sum(t) for t in res["gen_ms"]]
+    total_tokens = sum(len(o) for o in res["outputs"])
+    gens = [t for rep in res["gen_ms"] for t in rep]
+    row = dict(
+        tok_s=total_tokens / (statistics.median(per_rep) / 1e3),
+        ms_tok=statistics.median(gens) / n,
+        lat50=statistics.median(gens), lat99=pct(gens, 0.99),
+        rss_mb=res["peak_rss_kb"] / 1024, tokens=total_tokens,
+        lengths_ok=all(len(o) == n for o in res["outputs"]) and len(res["outputs"]) == len(case["inputs"]),
+    )
+    if ref is not None:
+        row["agree"] = agreement(res["outputs"], ref["outputs"])
+    if res.get("limit_ms"):
+        e2e, lim, situ = sum(res["limit_e2e_ms"]), sum(res["limit_ms"]), sum(res["in_situ_ort_ms"])
+        row["overhead"] = (e2e - lim) / e2e
+        row["situ_overhead"] = (e2e - situ) / e2e
+        row["limit_ms"], row["e2e_ms"] = lim, e2e
+    return row
+
+
+def table(rows) -> str:
+    head = ("model", "case", "engine", "tok/s", "ms/tok p50", "lat p50 ms", "lat p99 ms", "peak RSS MB",
+            "tokens", "= go seqs", "= go prefix", "overhead (L)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "skip" in r:
+            lines.append(f"| {r['model']} | {r['case']} | {r['engine']} | skipped: {r['skip']} |" + " |" * (len(head) - 4))
+            continue
+        ag = r.get("agree")
+        ov = f"{100 * r['overhead']:.1f}% (L {r['limit_ms']:.0f} of {r['e2e_ms']:.0f} ms)" if "overhead" in r else ""
+        lines.append("| " + " | ".join([
+            r["model"], r["case"], r["engine"], f"{r['tok_s']:.1f}", f"{r['ms_tok']:.2f}", f"{r['lat50']:.1f}",
+            f"{r['lat99']:.1f}", f"{r['rss_mb']:.0f}", f"{r['tokens']}{'' if r['lengths_ok'] else ' (!)'}",
+            f"{100 * ag[0]:.0f}%" if ag else "", f"{100 * ag[1]:.0f}%" if ag else "", ov]) + " |")
+    return "\n".join(lines)
+
+
+def run(a, log=print) -> tuple[list[dict], bool]:
+    """run runs the benchmark a describes and returns the rows of the table
+    and whether every engine generated the forced number of tokens."""
+    a.work.mkdir(parents=True, exist_ok=True)
+    driver = build_driver() if GO_ENGINE in a.engines else None
+    rows, ok = [], True
+    for name in a.models:
+        model = models.prepare(name, a.work, log=log)
+        cases = make_cases(a, model)
+        base = dict(model=str(model.onnx), intra_op_threads=a.intra, inter_op_threads=a.inter,
+                    decoder_graphs=a.decoder_graphs, cases=cases, checkpoint=str(model.checkpoint),
+                    tokenizer=str(model.checkpoint))
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for engine in a.engines:
+                spec = dict(base)
+                if engine == GO_ENGINE:
+                    spec = {k: base[k] for k in ("model", "intra_op_threads", "inter_op_threads", "decoder_graphs", "cases")}
+                    spec["limit"] = a.limit
+                if engine.startswith("ct2"):
+                    try:
+                        spec["ct2"] = str(models.ct2_dir(model, a.work, engine.removeprefix("ct2-"), log=log))
+                    except ImportError:
+                        results[engine] = "ctranslate2 not installed (pip install -r bench/requirements.txt)"
+                        continue
+                    except Exception as e:  # a converter that cannot take this checkpoint
+                        results[engine] = f"conversion failed: {type(e).__name__}: {e}"
+                        continue
+                log(f"bench: {name}: {engine}")
+                results[engine] = run_engine(engine, spec, Path(tmp), driver)
+        ref = results.get(GO_ENGINE)
+        ref = ref if isinstance(ref, dict) else None
+        for i, case in enumerate(cases):
+            for engine in a.engines:
+                res = results[engine]
+                row = dict(model=name, case=case["name"], engine=engine)
+                if isinstance(res, str):
+                    row["skip"] = res
+                else:
+                    row.update(summarize(case, res["results"][i], ref["results"][i] if ref and engine != GO_ENGINE else None))
+                    ok = ok and row["lengths_ok"]
+                rows.append(row)
+    return rows, ok
+
+
+def main(argv=None) -> int:
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    busy = subprocess.run(["pgrep", "-f", "g2p-train"], capture_output=True, text=True).stdout.strip()
+    rows, ok = run(a, log=lambda s: print(s, file=sys.stderr))
+    print(table(rows))
+    print(f"\nthreads intra {a.intra} inter {a.inter}; {a.reps} reps; decoder graphs {a.decoder_graphs}; "
+          f"machine {'BUSY (g2p-train running): timings are not meaningful' if busy else 'quiet'}")
+    print("token counts: " + ("every engine generated the forced number of tokens" if ok else "MISMATCH (rows marked (!))"))
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Lets pytest import the bench package from the repository root."""

@@ -1,0 +1,155 @@
+"""engines runs one Python engine over a spec in its own process, so that
+its peak resident set size is its own, and writes the same results format as
+the Go driver (cmd/s2s-bench):
+
+    python -m bench.engines ENGINE SPEC.json OUT.json
+
+ENGINE is one of ENGINES. The spec adds to the Go driver's fields
+"checkpoint" (PyTorch), "ct2" (CTranslate2 directory) and "tokenizer"
+(a fast tokenizer directory, for CTranslate2's token strings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ENGINES = ("optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
+
+
+def reset_peak_rss() -> None:
+    """reset_peak_rss resets the kernel's peak RSS of this process (Linux 4.0+)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_kb() -> int:
+    """peak_rss_kb returns VmHWM in kB, or -1."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def batches(inputs, n):
+    return [inputs[i:i + n] for i in range(0, len(inputs), n)]
+
+
+def _padded(batch, pad):
+    import torch
+
+    n = max(len(x) for x in batch)
+    ids = torch.full((len(batch), n), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, x in enumerate(batch):
+        ids[i, :len(x)] = torch.tensor(x)
+        mask[i, :len(x)] = 1
+    return ids, mask
+
+
+def hf_generator(engine: str, spec: dict):
+    """hf_generator returns a function generating one batch through
+    transformers' generate() on PyTorch or on Optimum's ORT model."""
+    import torch
+
+    torch.set_num_threads(spec["intra_op_threads"])
+    try:
+        torch.set_num_interop_threads(spec["inter_op_threads"])
+    except RuntimeError:
+        pass
+    if engine == "pytorch":
+        from transformers import AutoModelForSeq2SeqLM
+
+        model = AutoModelForSeq2SeqLM.from_pretrained(spec["checkpoint"], local_files_only=True).eval()
+    else:
+        import onnxruntime as ort
+        from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = spec["intra_op_threads"]
+        so.inter_op_num_threads = spec["inter_op_threads"]
+        model = ORTModelForSeq2SeqLM.from_pretrained(
+            spec["model"], local_files_only=True, provider="CPUExecutionProvider", session_options=so,
+            use_io_binding=engine == "optimum-iobinding", use_merged=spec.get("decoder_graphs") == "merged")
+    pad = model.generation_config.pad_token_id
+    pad = 0 if pad is None else pad
+
+    def gen(batch, case):
+        ids, mask = _padded(batch, pad)
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, num_beams=case["beams"],
+                                 num_return_sequences=1, min_new_tokens=case["new_tokens"],
+                                 max_new_tokens=case["new_tokens"])
+        return [row[1:].tolist() for row in out]  # without the decoder start token
+
+    return gen
+
+
+def ct2_generator(engine: str, spec: dict):
+    """ct2_generator returns a function generating one batch with CTranslate2."""
+    import ctranslate2
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(spec["tokenizer"], local_files_only=True)
+    compute = engine.removeprefix("ct2-")
+    tr = ctranslate2.Translator(spec["ct2"], device="cpu", compute_type=compute,
+                                inter_threads=spec["inter_op_threads"], intra_threads=spec["intra_op_threads"])
+
+    def gen(batch, case):
+        src = [tok.convert_ids_to_tokens(x) for x in batch]
+        res = tr.translate_batch(src, beam_size=case["beams"], num_hypotheses=1, max_batch_size=0,
+                                 min_decoding_length=case["new_tokens"], max_decoding_length=case["new_tokens"])
+        return [tok.convert_tokens_to_ids(r.hypotheses[0]) for r in res]
+
+    return gen
+
+
+def run(engine: str, spec: dict) -> dict:
+    """run times every case of spec with engine; see cmd/s2s-bench for the format."""
+    if engine not in ENGINES:
+        raise SystemExit(f"bench.engines: unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    gen = ct2_generator(engine, spec) if engine.startswith("ct2") else hf_generator(engine, spec)
+    results = []
+    for case in spec["cases"]:
+        bs = batches(case["inputs"], case["batch"])
+        gen(bs[0], case)  # warm up
+        reset_peak_rss()
+        res = {"name": case["name"], "gen_ms": [], "outputs": []}
+        for rep in range(case["reps"]):
+            times = []
+            for b in bs:
+                start = time.perf_counter()
+                outs = gen(b, case)
+                times.append((time.perf_counter() - start) * 1e3)
+                if rep == 0:
+                    res["outputs"].extend(outs)
+            res["gen_ms"].append(times)
+        res["peak_rss_kb"] = peak_rss_kb()
+        results.append(res)
+    return {"engine": engine, "results": results}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3:
+        print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    engine, spec_path, out_path = argv
+    spec = json.loads(Path(spec_path).read_text())
+    out = run(engine, spec)
+    Path(out_path).write_text(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

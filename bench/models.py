@@ -1,0 +1,175 @@
+"""models makes the benchmark's checkpoints: random-weight models built from
+the configs of real ones (no download), their ONNX export in the s2s layout,
+and their CTranslate2 conversions. Everything is cached under the work
+directory, keyed by name, and remade only when missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# SHAPES are the benchmark models: family, the config of the real model they
+# copy, and the vocabulary layout (special ids) of its tokenizer.
+SHAPES = {
+    # Helsinki-NLP/opus-mt-en-de
+    "marian": dict(family="marian", config=dict(
+        vocab_size=58101, decoder_vocab_size=58101, d_model=512, encoder_layers=6, decoder_layers=6,
+        encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
+        max_position_embeddings=512, activation_function="swish", scale_embedding=True,
+        pad_token_id=58100, eos_token_id=0, decoder_start_token_id=58100, forced_eos_token_id=0,
+        share_encoder_decoder_embeddings=True)),
+    # google-t5/t5-small
+    "t5": dict(family="t5", config=dict(
+        vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8,
+        relative_attention_num_buckets=32, feed_forward_proj="relu", tie_word_embeddings=True,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)),
+}
+
+
+@dataclass
+class Model:
+    """Model is one benchmark model: its ONNX directory, and when known the
+    PyTorch checkpoint it came from."""
+
+    name: str
+    onnx: Path
+    checkpoint: Path | None
+    eos: int
+    vocab: int
+
+
+def _specials(family: str, vocab: int) -> dict[int, str]:
+    if family == "marian":
+        return {0: "</s>", 1: "<unk>", vocab - 1: "<pad>"}
+    return {0: "<pad>", 1: "</s>", 2: "<unk>"}
+
+
+def _tokenizer(family: str, vocab: int):
+    """_tokenizer returns a fast tokenizer whose pieces are ▁t<id>: every id
+    is one word, so ids go straight in and out (the Go host reads it, CTranslate2
+    takes its vocabulary)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    special = _specials(family, vocab)
+    pieces = [(special.get(i, f"▁t{i}"), 0.0 if i in special else -10.0) for i in range(vocab)]
+    unk = next(i for i, s in special.items() if s == "<unk>")
+    tok = Tokenizer(models.Unigram(pieces, unk_id=unk, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    inv = {v: k for k, v in special.items()}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+                                   model_max_length=512, **({} if family == "marian" else {}))
+
+
+def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
+    """random_checkpoint writes the random-weight checkpoint SHAPES[name]
+    (save_pretrained: model, generation config, tokenizer) to out."""
+    import torch
+    from transformers import GenerationConfig, MarianConfig, MarianMTModel, T5Config, T5ForConditionalGeneration
+
+    shape = SHAPES[name]
+    family = shape["family"]
+    if family == "marian":
+        config, cls = MarianConfig(**shape["config"]), MarianMTModel
+    else:
+        config, cls = T5Config(**shape["config"]), T5ForConditionalGeneration
+    torch.manual_seed(seed)
+    model = cls(config).eval()
+    gen = GenerationConfig.from_model_config(config)
+    if family == "marian":
+        gen.bad_words_ids = [[config.pad_token_id]]  # as opus-mt's generation config
+    model.generation_config = gen
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    _tokenizer(family, config.vocab_size).save_pretrained(str(out))
+    return out
+
+
+def export_onnx(ckpt: Path, out: Path) -> Path:
+    """export_onnx writes the s2s model directory of ckpt to out with the
+    exporter's own steps (Optimum's graphs, s2s.json), taking tokenizer.json
+    from the checkpoint's fast tokenizer. The self-check against PyTorch is
+    left to the benchmark, which compares the outputs of every engine."""
+    from s2s_export import families, hf
+    from transformers import AutoTokenizer
+
+    config = hf.load_config(ckpt)
+    exporter = families.exporter_for(config)
+    gen = hf.load_generation_config(ckpt, config)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    hf._optimum_export(ckpt, tmp / "optimum", None)
+    model_dir = tmp / "model"
+    model_dir.mkdir()
+    for f in (tmp / "optimum").iterdir():
+        if ".onnx" in f.name:
+            shutil.move(str(f), model_dir / f.name)
+    tok = AutoTokenizer.from_pretrained(str(ckpt), local_files_only=True)
+    backend = tok.backend_tokenizer
+    backend.no_padding()
+    backend.no_truncation()
+    backend.save(str(model_dir / "tokenizer.json"))
+    shutil.copyfile(ckpt / "config.json", model_dir / "config.json")
+    shutil.copyfile(ckpt / "generation_config.json", model_dir / "generation_config.json")
+    manifest = hf.build_manifest(config, gen, exporter, model_dir, ckpt, ("tokenizer.json", "tokenizer.json"))
+    hf.validate_manifest(manifest, model_dir)
+    (model_dir / "s2s.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(str(model_dir), out)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def convert_ct2(ckpt: Path, out: Path, quantization: str) -> Path:
+    """convert_ct2 converts ckpt with CTranslate2's Transformers converter."""
+    import ctranslate2
+
+    ctranslate2.converters.TransformersConverter(str(ckpt)).convert(str(out), quantization=quantization, force=True)
+    return out
+
+
+def prepare(name: str, work: Path, log=print) -> Model:
+    """prepare returns the benchmark model name, making what is missing under work.
+
+    "t5-tiny" is the committed testdata/t5-tiny, with its checkpoint remade
+    by make_tiny from the seed that made it; "marian" and "t5" are SHAPES.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    base = work / name
+    ckpt = base / "checkpoint"
+    if name == "t5-tiny":
+        onnx = ROOT / "testdata" / "t5-tiny"
+        if not (ckpt / "config.json").is_file():
+            from s2s_export.tiny import make_tiny
+
+            log(f"bench: remaking the t5-tiny checkpoint (make_tiny seed 2) in {ckpt}")
+            shutil.rmtree(ckpt, ignore_errors=True)
+            make_tiny("t5", ckpt, 2)
+    elif name in SHAPES:
+        onnx = base / "onnx"
+        if not (ckpt / "config.json").is_file():
+            log(f"bench: building the random {name} checkpoint in {ckpt}")
+            random_checkpoint(name, ckpt)
+        if not (onnx / "s2s.json").is_file():
+            log(f"bench: exporting {name} to ONNX in {onnx}")
+            export_onnx(ckpt, onnx)
+    else:
+        raise ValueError(f"unknown model {name!r}; use t5-tiny, {', '.join(SHAPES)}")
+    man = json.loads((onnx / "s2s.json").read_text())
+    return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"])
+
+
+def ct2_dir(model: Model, work: Path, quantization: str, log=print) -> Path:
+    """ct2_dir returns model's CTranslate2 conversion at quantization, converting when missing."""
+    out = work / model.name / f"ct2-{quantization}"
+    if not (out / "model.bin").is_file():
+        log(f"bench: converting {model.name} to CTranslate2 ({quantization})")
+        convert_ct2(model.checkpoint, out, quantization)
+    return out

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# run.sh runs the benchmark harness (python -m bench) from the repository
+# root with the project's .venv; arguments go to the harness:
+#
+#   bench/run.sh --quick        the plumbing on testdata/t5-tiny, under a minute
+#   bench/run.sh                opus-mt-en-de- and t5-small-shaped models, 64 tokens
+#   bench/run.sh -h             every option
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+py=${PYTHON:-$root/.venv/bin/python}
+[[ -x "$py" ]] || { echo "bench: $py not found; run scripts/setup.sh python bench" >&2; exit 1; }
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+exec "$py" -m bench "$@"

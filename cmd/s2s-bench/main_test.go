@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRunsCasesAndLimit runs a greedy and a beam case on testdata/t5-tiny
+// with the limit and checks the results' shape: every output has the forced
+// length, one time per generation and repetition, and L below end to end.
+func TestRunsCasesAndLimit(t *testing.T) {
+	inputs := [][]int64{{5, 6, 7, 1}, {9, 10, 11, 12, 13, 1}, {20, 1}}
+	spec := Spec{Model: filepath.Join("..", "..", "testdata", "t5-tiny"), IntraOpThreads: 1, InterOpThreads: 1, Limit: true,
+		Cases: []Case{
+			{Name: "greedy", Inputs: inputs, Batch: 1, Beams: 1, NewTokens: 5, Reps: 2},
+			{Name: "beam", Inputs: inputs, Batch: 2, Beams: 3, NewTokens: 7, Reps: 1},
+		}}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spec.json")
+	b, _ := json.Marshal(spec)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := Execute(context.Background(), []string{"-spec", path}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v (%s)", err, stderr.String())
+	}
+	var out Output
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Results) != 2 {
+		t.Fatalf("%d results for 2 cases", len(out.Results))
+	}
+	for i, r := range out.Results {
+		c := spec.Cases[i]
+		gens := (len(inputs) + c.Batch - 1) / c.Batch
+		if len(r.GenMS) != c.Reps || len(r.GenMS[0]) != gens {
+			t.Errorf("%s: times %v, want %d reps of %d generations", c.Name, r.GenMS, c.Reps, gens)
+		}
+		if len(r.Outputs) != len(inputs) {
+			t.Fatalf("%s: %d outputs for %d inputs", c.Name, len(r.Outputs), len(inputs))
+		}
+		for j, o := range r.Outputs {
+			if len(o) != c.NewTokens {
+				t.Errorf("%s: output %d has %d tokens, want the forced %d", c.Name, j, len(o), c.NewTokens)
+			}
+		}
+		if len(r.LimitMS) != gens || len(r.LimitE2EMS) != gens || len(r.InSituMS) != gens {
+			t.Errorf("%s: limit figures %v %v %v, want %d each", c.Name, r.LimitMS, r.LimitE2EMS, r.InSituMS, gens)
+		}
+		// encoder + one decoder call per token (a beam's first step runs once per input)
+		if r.Calls != 1+c.NewTokens {
+			t.Errorf("%s: %d calls traced, want %d", c.Name, r.Calls, 1+c.NewTokens)
+		}
+		if r.PeakRSSKB == 0 {
+			t.Errorf("%s: no peak RSS", c.Name)
+		}
+	}
+}
+
+func TestBadSpecs(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"no model":      `{"cases":[{"name":"a","inputs":[[1]],"batch":1,"beams":1,"new_tokens":1,"reps":1}]}`,
+		"no cases":      `{"model":"x"}`,
+		"zero tokens":   `{"model":"x","cases":[{"name":"a","inputs":[[1]],"batch":1,"beams":1,"new_tokens":0,"reps":1}]}`,
+		"unknown field": `{"model":"x","threads":2}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".json")
+			os.WriteFile(path, []byte(body), 0o644)
+			var out, errb bytes.Buffer
+			if err := Execute(context.Background(), []string{"-spec", path}, &out, &errb); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+	var out, errb bytes.Buffer
+	if err := Execute(context.Background(), nil, &out, &errb); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Errorf("no spec: %v, want the usage", err)
+	}
+}
