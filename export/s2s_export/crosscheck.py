@@ -96,14 +96,14 @@ def compare(records: list[dict], lines: list[dict], atol: float) -> tuple[int, i
 
 
 def crosscheck_model(family: str, seed: int, size: str, gen: Path, work: Path, requests: int, atol: float,
-                     log=print) -> dict:
+                     log=print, export_atol: float = 1e-4) -> dict:
     """crosscheck_model makes, exports and compares one random model."""
     from . import goldens, hf, tiny
 
     d_model, layers, heads = (int(x) for x in size.split("x"))
     ckpt, model_dir = work / f"{family}-{seed}-{size}-ckpt", work / f"{family}-{seed}-{size}"
     tiny.make_tiny(family, ckpt, seed, d_model=d_model, layers=layers, heads=heads, ffn=2 * d_model)
-    hf.export(ckpt, model_dir, force=True, log=lambda *a, **k: None)
+    hf.export(ckpt, model_dir, force=True, atol=export_atol, log=lambda *a, **k: None)
     r = goldens._Runner(ckpt, model_dir)
     rng = random.Random(f"{family}/{seed}/{size}")
     inputs = [t for t in goldens.golden_inputs(seed) if "\n" not in t and len(r.encode(t)) <= 64]
@@ -137,6 +137,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated d_model x layers x heads (default 48x3x4,24x1x2; the tests use 32x2x4)")
     p.add_argument("--requests", type=int, default=12, help="random requests per model (default 12)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest beam score difference (default 1e-4)")
+    p.add_argument("--export-atol", type=float, default=1e-4,
+                   help="the exporter's self-check tolerance on logits (default 1e-4); the tiny models' logits are "
+                        "shaped large so outputs vary, and float32 graphs of the wider ones differ from PyTorch by "
+                        "up to a few 1e-4")
     p.add_argument("--work", default=None, help="keep checkpoints and exports here (default: a temporary directory)")
 
 
@@ -155,8 +159,16 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = [crosscheck_model(f, seed, size, gen.resolve(), work, args.requests, args.atol)
-                   for f in families for seed in seeds for size in sizes]
+        results = []
+        for f in families:
+            for seed in seeds:
+                for size in sizes:
+                    try:
+                        results.append(crosscheck_model(f, seed, size, gen.resolve(), work, args.requests, args.atol,
+                                                        export_atol=args.export_atol))
+                    except ExportError as e:
+                        print(f"{f:7s} seed {seed:<4d} size {size:8s} not compared: {e}")
+                        results.append({"sequences": 0, "equal": 0, "mismatches": [str(e)]})
     failed = [r for r in results if r["mismatches"]]
     total = sum(r["sequences"] for r in results)
     print(f"crosscheck: {len(results)} models, {sum(r['equal'] for r in results)}/{total} sequences equal"
