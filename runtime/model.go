@@ -23,6 +23,15 @@ type session struct {
 	s  *ort.DynamicAdvancedSession
 }
 
+// openSession loads the graph g with the session options so.
+func openSession(g *graphIO, so *ort.SessionOptions) (session, error) {
+	s, err := ort.NewDynamicAdvancedSession(g.file, g.inNames, g.outNames, so)
+	if err != nil {
+		return session{}, fmt.Errorf("runtime: loading %s: %v", g.file, err)
+	}
+	return session{io: g, s: s}, nil
+}
+
 // Model holds the loaded sessions of one model. It is safe for concurrent
 // use by many Decoders. Close it after its Decoders are done with.
 type Model struct {
@@ -118,13 +127,7 @@ func Load(m *models.Manifest, opts Options) (*Model, error) {
 	}
 	defer so.Destroy()
 	model := &Model{lay: lay, merged: merged}
-	open := func(g *graphIO) (session, error) {
-		s, err := ort.NewDynamicAdvancedSession(g.file, g.inNames, g.outNames, so)
-		if err != nil {
-			return session{}, fmt.Errorf("runtime: loading %s: %v", g.file, err)
-		}
-		return session{io: g, s: s}, nil
-	}
+	open := func(g *graphIO) (session, error) { return openSession(g, so) }
 	if model.enc, err = open(encIO); err != nil {
 		return nil, err
 	}

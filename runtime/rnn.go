@@ -96,17 +96,10 @@ func loadRNN(m *models.Manifest, o Options) (*Model, error) {
 	}
 	defer so.Destroy()
 	model := &Model{rnn: rl, lay: layout{vocab: vocab}}
-	open := func(g *graphIO) (session, error) {
-		s, err := ort.NewDynamicAdvancedSession(g.file, g.inNames, g.outNames, so)
-		if err != nil {
-			return session{}, fmt.Errorf("runtime: loading %s: %v", g.file, err)
-		}
-		return session{io: g, s: s}, nil
-	}
-	if model.enc, err = open(encIO); err != nil {
+	if model.enc, err = openSession(encIO, so); err != nil {
 		return nil, err
 	}
-	if model.step, err = open(stepIO); err != nil {
+	if model.step, err = openSession(stepIO, so); err != nil {
 		model.Close()
 		return nil, err
 	}
