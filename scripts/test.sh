@@ -16,5 +16,5 @@ echo "== beamsearch, models and config build without cgo"
 CGO_ENABLED=0 go build ./beamsearch/ ./models/
 echo "== go test"
 go test -count=1 ./...
-echo "== exporter tests (pytest)"
-.venv/bin/python -m pytest -q export/tests
+echo "== exporter and benchmark-harness tests (pytest)"
+.venv/bin/python -m pytest -q export/tests bench
