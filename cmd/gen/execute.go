@@ -183,12 +183,12 @@ func (r *runner) writeJSON(line jsonLine) {
 	for i := range line.Sequences {
 		line.Sequences[i].Score = finite(line.Sequences[i].Score)
 	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		b, _ = json.Marshal(jsonLine{Input: line.Input, Tokens: []int64{}, Error: err.Error()})
+	// Text is written as it is: no HTML escaping of <, > and &.
+	enc := json.NewEncoder(r.out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(line); err != nil {
+		enc.Encode(jsonLine{Input: line.Input, Tokens: []int64{}, Error: err.Error()})
 	}
-	r.out.Write(b)
-	r.out.WriteString("\n")
 }
 
 // finite maps NaN to 0 and the infinities to the largest float64s.
