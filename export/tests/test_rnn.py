@@ -172,6 +172,11 @@ def test_export_directory_and_manifest(tiny_dir):
     assert [o.name for o in enc.get_outputs()] == man["encoder_outputs"]
     assert [i.name for i in dec.get_inputs()] == man["decoder_inputs"]
     assert [o.name for o in dec.get_outputs()] == man["decoder_outputs"]
+    for sess in (enc, dec):
+        for t in sess.get_inputs() + sess.get_outputs():
+            named = [d for d in t.shape if isinstance(d, str)]
+            assert set(named) <= {"batch_size", "encoder_sequence_length"}, (t.name, t.shape)
+            assert t.shape[0] == "batch_size", (t.name, t.shape)
     dec_in = {i.name: i for i in dec.get_inputs()}
     dec_out = {o.name: o for o in dec.get_outputs()}
     enc_out = {o.name: o for o in enc.get_outputs()}
@@ -181,7 +186,7 @@ def test_export_directory_and_manifest(tiny_dir):
         assert s["init"] in enc_out and s["input"] in dec_in
         # The state's first value has the input's type and rank, batch axis dynamic.
         assert enc_out[s["init"]].type == dec_in[s["input"]].type == "tensor(float)"
-        assert len(enc_out[s["init"]].shape) == len(dec_in[s["input"]].shape)
+        assert enc_out[s["init"]].shape == dec_in[s["input"]].shape
         assert dec_in[s["input"]].shape[0] == "batch_size"
         if s["carried"]:
             assert dec_out[s["output"]].shape[1:] == dec_in[s["input"]].shape[1:]

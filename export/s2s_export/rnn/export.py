@@ -75,7 +75,7 @@ DECODER_AXES = {
 }
 
 # Words the self-check encodes: different lengths, so rows are padded.
-CHECK_WORDS = ["pronunciation", "cat", "o'brien"]
+CHECK_WORDS = ["pronunciation", "cat", "o'brien", "xylophones", "a"]
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,7 +107,7 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
     """add_check_arguments declares the arguments of `g2p-check`."""
     p.add_argument("dir", metavar="MODEL_DIR", help="a g2p model directory")
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"tolerance (default {DEFAULT_ATOL:g})")
-    p.add_argument("--steps", type=int, default=6, help="decoder steps to compare (default 6)")
+    p.add_argument("--steps", type=int, default=8, help="decoder steps to compare (default 8)")
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -201,6 +201,23 @@ def export_graphs(model, voc, dest: Path, opset: int = DEFAULT_OPSET) -> None:
             opset_version=opset, do_constant_folding=False, dynamo=False,
         )
     model.eval()  # torch.onnx.export restores the wrappers' (train) mode on the shared model
+    _static_dims(dest / ENCODER_FILE, dict(zip(ENCODER_OUTPUTS, enc)))
+
+
+def _static_dims(path: Path, outputs: dict) -> None:
+    """_static_dims gives every output axis that is neither the batch nor the
+    source length its fixed size (the exporter's shape inference names some,
+    such as memory's last axis, symbolically)."""
+    import onnx
+
+    g = onnx.load(str(path))
+    for out in g.graph.output:
+        shape = outputs[out.name].shape
+        for axis, dim in enumerate(out.type.tensor_type.shape.dim):
+            if dim.dim_param not in (_B, _S) and not dim.HasField("dim_value"):
+                dim.ClearField("dim_param")
+                dim.dim_value = int(shape[axis])
+    onnx.save(g, str(path))
 
 
 def manifest(model) -> dict:
@@ -283,16 +300,27 @@ def write_directory(model, voc, dest: Path, opset: int = DEFAULT_OPSET, training
 
 
 def export(model, voc, out: Path, *, force: bool = False, opset: int = DEFAULT_OPSET, check: bool = True,
-           atol: float = DEFAULT_ATOL, training: dict | None = None, test: list | None = None) -> None:
+           atol: float = DEFAULT_ATOL, training: dict | None = None, test: list | None = None,
+           keep_failed: bool = False) -> None:
     """export writes the model directory out: staged beside it, self-checked
-    (unless check is false), then moved into place, replacing out only with force."""
+    (unless check is false), then moved into place, replacing out only with
+    force. With keep_failed, a staging directory that fails the check is
+    kept (its path is in the error) so that trained weights are not lost."""
     check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_directory(model, voc, stage, opset, training, test)
         if check:
-            self_check(model, voc, stage, atol=atol)
+            try:
+                self_check(model, voc, stage, atol=atol)
+            except CheckError as e:
+                if not keep_failed:
+                    raise
+                kept = stage.with_name(stage.name + ".failed")
+                stage.rename(kept)
+                raise CheckError(f"{e}; the unchecked export is kept in {kept} (g2p-check or g2p-export can rerun it)") from e
+        stage.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
             shutil.rmtree(out)
         stage.rename(out)
@@ -349,11 +377,13 @@ def _check_io(sess, names_in: list[str], names_out: list[str], graph: str) -> No
         raise CheckError(f"{graph}: inputs {got_in} / outputs {got_out}, want {names_in} / {names_out}; re-export")
 
 
-def self_check(model, voc, d: Path, *, atol: float = DEFAULT_ATOL, steps: int = 6) -> float:
+def self_check(model, voc, d: Path, *, atol: float = DEFAULT_ATOL, steps: int = 8) -> float:
     """self_check runs d's encoder and decoder step by step in onnxruntime
-    (batch of CHECK_WORDS, padded, and the first word alone) with forced
-    tokens and compares every output with the PyTorch model's; it raises
-    CheckError past atol and returns the largest difference."""
+    as the Go host does (batch of CHECK_WORDS, padded, and the first word
+    alone; each graph fed its own previous states) and compares every output
+    with the PyTorch model's; it raises CheckError past atol and returns the
+    largest difference. Both sides are fed the same tokens: the PyTorch
+    model's greedy choices (rows that end keep stepping on </s>)."""
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -379,7 +409,6 @@ def self_check(model, voc, d: Path, *, atol: float = DEFAULT_ATOL, steps: int = 
             if not diff <= atol:
                 raise CheckError(f"{graph} step {step}: {name} differs from PyTorch by {diff:.3g} (tolerance {atol:g})")
 
-    V = model.cfg.target_vocab_size
     for rows in (slice(None), slice(0, 1)):
         b_ids, b_mask = ids[rows], mask[rows]
         width = int(b_mask.sum(1).max())
@@ -399,6 +428,5 @@ def self_check(model, voc, d: Path, *, atol: float = DEFAULT_ATOL, steps: int = 
             g = dec.run(None, feeds)
             compare(DECODER_FILE, step, DECODER_OUTPUTS, g, w)
             t_state, o_state = list(w[1:4]), g[1:4]
-            # Forced tokens: every phoneme id in turn, different per row.
-            tok = torch.tensor([[4 + (step * 7 + r * 3) % (V - 4)] for r in range(b_ids.size(0))], dtype=torch.int64)
+            tok = w[0][:, 0].argmax(dim=1, keepdim=True)
     return worst

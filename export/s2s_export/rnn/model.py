@@ -42,10 +42,10 @@ class G2PConfig:
     source_vocab_size: int
     target_vocab_size: int
     embed_size: int = 64
-    encoder_hidden: int = 192  # per direction; memory is twice this
-    decoder_hidden: int = 256
+    encoder_hidden: int = 128  # per direction; memory is twice this
+    decoder_hidden: int = 192
     decoder_layers: int = 1
-    dropout: float = 0.3
+    dropout: float = 0.2
     pad_token_id: int = 0
     eos_token_id: int = 1
     decoder_start_token_id: int = 3

@@ -23,12 +23,13 @@ from ..errors import ExportError
 from . import data, vocab
 
 DEFAULTS = {
-    "epochs": 8,
-    "decay_from": 4,
+    "epochs": 12,
+    "decay_from": 3,
+    "decay": 0.7,
     "seed": 1,
     "batch_size": 64,
     "lr": 2e-3,
-    "patience": 2,
+    "patience": 3,
     "threads": 1,
     "max_minutes": 28.0,
 }
@@ -42,7 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"words per batch (default {DEFAULTS['batch_size']})")
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"Adam learning rate (default {DEFAULTS['lr']:g})")
     p.add_argument("--decay-from", type=int, default=DEFAULTS["decay_from"],
-                   help=f"halve the learning rate each epoch after this one (default {DEFAULTS['decay_from']})")
+                   help=f"multiply the learning rate by --decay each epoch after this one (default {DEFAULTS['decay_from']})")
+    p.add_argument("--decay", type=float, default=DEFAULTS["decay"],
+                   help=f"learning-rate factor per epoch after --decay-from (default {DEFAULTS['decay']:g})")
     p.add_argument("--max-minutes", type=float, default=DEFAULTS["max_minutes"],
                    help=f"stop before an epoch that would end past this many minutes of training (default {DEFAULTS['max_minutes']:g}; 0: no limit)")
     p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
@@ -50,11 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=DEFAULTS["threads"],
                    help=f"torch threads (default {DEFAULTS['threads']}: the small matrices gain little from a second thread, and lose much when it is shared)")
     p.add_argument("--embed-size", type=int, default=64, help="embedding size (default 64)")
-    p.add_argument("--encoder-hidden", type=int, default=192, help="encoder LSTM size per direction (default 192)")
-    p.add_argument("--decoder-hidden", type=int, default=256, help="decoder LSTM size (default 256)")
+    p.add_argument("--encoder-hidden", type=int, default=128, help="encoder LSTM size per direction (default 128)")
+    p.add_argument("--decoder-hidden", type=int, default=192, help="decoder LSTM size (default 192)")
     p.add_argument("--decoder-layers", type=int, default=1, help="decoder LSTM layers (default 1)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout (default 0.2)")
     p.add_argument("--limit", type=int, default=0, help="train on the first N training words only (for smoke tests)")
+    p.add_argument("--atol", type=float, default=1e-4, help="self-check tolerance on logits and states (default 1e-4)")
     p.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
@@ -70,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
             raise ExportError(f"--{name.replace('_', '-')} is {getattr(args, name)}; set it to 1 or more")
     if not 0 <= args.dropout < 1:
         raise ExportError(f"--dropout is {args.dropout}; set it in [0, 1)")
+    if not 0 < args.decay <= 1 or not args.lr > 0:
+        raise ExportError(f"--lr {args.lr:g} / --decay {args.decay:g}: the rate must be above 0 and the decay in (0, 1]")
     result = train(args)
     export.export(result["model"], result["vocab"], out, force=args.force, training=result["summary"],
-                  test=result["splits"]["test"])
+                  test=result["splits"]["test"], atol=args.atol, keep_failed=True)
     s = result["summary"]
     print(f"wrote {out}: best epoch {s['best_epoch']}, dev WER {100 * s['dev_wer']:.2f}% PER {100 * s['dev_per']:.2f}% "
           f"(greedy), {s['train_seconds'] / 60:.1f} min")
@@ -228,7 +234,7 @@ def train(args: argparse.Namespace) -> dict:
                       f"(this machine is slower than the one the defaults were sized on)", file=sys.stderr)
                 stopped = "max-minutes"
                 break
-        lr = args.lr * 0.5 ** max(0, epoch - args.decay_from)
+        lr = args.lr * args.decay ** max(0, epoch - args.decay_from)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
@@ -274,7 +280,7 @@ def train(args: argparse.Namespace) -> dict:
     model.eval()
     summary = {
         "seed": args.seed, "epochs_run": len(history), "max_epochs": args.epochs, "best_epoch": best["epoch"],
-        "stopped_by": stopped, "batch_size": args.batch_size, "lr": args.lr, "decay_from": args.decay_from,
+        "stopped_by": stopped, "batch_size": args.batch_size, "lr": args.lr, "decay_from": args.decay_from, "decay": args.decay,
         "patience": args.patience, "threads": args.threads, "dropout": args.dropout,
         "train_words": len(pairs), "dev_words": len(dev), "test_words": len(splits["test"]),
         "dev_wer": best["wer"], "dev_per": best["per"], "train_seconds": round(time.monotonic() - started, 1),
