@@ -198,11 +198,9 @@ func (g *Generator) GenerateIDs(ctx context.Context, ids [][]int64, opts Generat
 			}
 		}
 	}
-	pad := opts.PadTokenID
-	if pad < 0 {
-		pad = 0
-	}
-	dec, err := g.model.Encode(ctx, ids, pad)
+	// Without a pad id (NoToken) the runtime pads with 0: padded positions
+	// are masked, so any id does.
+	dec, err := g.model.Encode(ctx, ids, opts.PadTokenID)
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
