@@ -9,9 +9,9 @@ Cleaning, as docs/g2p.md states it:
   - "word(2)" alternates are folded into the word's list of pronunciations;
     the "# comment" tails of a few entries are dropped;
   - stress digits are removed (AH0, AH1, AH2 -> AH), giving the 39 phonemes
-    of cmudict.phones, as in the usual CMUdict G2P benchmark (Bisani and Ney
-    2008; Yao and Zweig 2015 use the same 39-phoneme set); pronunciations
-    that become equal are kept once, in dictionary order;
+    of cmudict.phones (our reading of the usual CMUdict G2P benchmark; see
+    docs/g2p.md); pronunciations that become equal are kept once, in
+    dictionary order;
   - the split is by a stable hash of the word: sha1(word) as a big-endian
     integer, mod 100: 0-89 train, 90-94 dev, 95-99 test. A word and all its
     pronunciations are in one split.
