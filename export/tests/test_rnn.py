@@ -361,6 +361,22 @@ def test_training_is_reproducible(tmp_path):
     assert a["summary"]["train_words"] == 96 and a["summary"]["epochs_run"] == 2
 
 
+def test_training_stops_at_max_minutes(tmp_path):
+    r = train.train(_train_args(tmp_path, epochs=3, max_minutes=1e-6))
+    assert r["summary"]["stopped_by"] == "max-minutes" and r["summary"]["epochs_run"] == 1
+
+
+def test_progress_without_tqdm(monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)  # import tqdm now fails
+    bar = train.Progress(2, "epoch 1/1")
+    assert bar.bar is None
+    bar.update("loss 1.0")
+    bar.update("loss 0.5")
+    bar.close()
+    err = capsys.readouterr().err
+    assert "epoch 1/1: 2/2 100%" in err and "loss 0.5" in err
+
+
 def test_train_command_writes_a_model(tmp_path, capsys):
     out = tmp_path / "m"
     argv = ["g2p-train", str(out), "--limit", "64", "--epochs", "1", "--batch-size", "32", "--embed-size", "8",
