@@ -1,6 +1,9 @@
 package runtime
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,11 +40,24 @@ func TestRNNLayout(t *testing.T) {
 	if !slices.Equal(outs, []string{"init_h", "init_c", "init_feed", "memory", "memory_keys", "memory_mask"}) {
 		t.Errorf("encoder outputs run: %v", outs)
 	}
-	// memory's last axis is symbolic in the encoder and 24 in the step
-	// graph: the static size wins.
+	// memory holds both directions of the bidirectional encoder: its last
+	// axis is static, twice config.json's encoder_hidden.
+	var cfg struct {
+		Model struct {
+			EncoderHidden int64 `json:"encoder_hidden"`
+		} `json:"model"`
+	}
+	data, err := os.ReadFile(filepath.Join(man.Dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Model.EncoderHidden <= 0 {
+		t.Fatalf("config.json gives no model.encoder_hidden: %v", err)
+	}
+	want := 2 * cfg.Model.EncoderHidden
 	for _, e := range rl.encOut {
-		if e.name == "memory" && (len(e.dims) != 3 || e.dims[2] != 24) {
-			t.Errorf("memory dims %v, want [-1 -1 24]", e.dims)
+		if e.name == "memory" && (len(e.dims) != 3 || e.dims[2] != want) {
+			t.Errorf("memory dims %v, want [-1 -1 %d]", e.dims, want)
 		}
 	}
 }
