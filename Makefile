@@ -1,8 +1,8 @@
 # The two commands of the README:
 #   make run    fetch ONNX Runtime, build gen, run it on the shipped model
 #   make test   set up everything the tests need and run them all
-MODEL ?= models/t5-tiny
-TEXT ?= hello world
+MODEL ?= models/g2p-en
+TEXT ?= hello
 
 .PHONY: run test setup build
 run:
