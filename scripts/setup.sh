@@ -7,6 +7,8 @@
 #   scripts/setup.sh ort        only the ONNX Runtime library (enough to serve)
 #   scripts/setup.sh python     only the Python environment
 #   scripts/setup.sh go         only bin/gen
+#   scripts/setup.sh fortunes   Debian's fortunes texts (test inputs and the test
+#                               tokenizers' corpus; the tests' crosscheck reads them)
 #   scripts/setup.sh bench      the benchmark's extra engines (CTranslate2) into .venv; not part of "everything"
 set -euo pipefail
 
@@ -90,6 +92,20 @@ setup_bench() {
 	log "benchmark engines (bench/requirements.txt) in .venv"
 }
 
+setup_fortunes() {
+	if [[ -f /usr/share/games/fortunes/fortunes && -f /usr/share/games/fortunes/wisdom ]]; then
+		log "fortunes texts already in /usr/share/games/fortunes"
+		return
+	fi
+	command -v apt-get >/dev/null || { log "the fortunes texts come from Debian's packages fortunes and fortunes-min; install them with your package manager"; exit 1; }
+	local sudo=""
+	[[ $(id -u) -eq 0 ]] || sudo=sudo
+	log "installing Debian's fortunes and fortunes-min"
+	$sudo apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fortunes fortunes-min >/dev/null
+	log "fortunes texts in /usr/share/games/fortunes"
+}
+
 if [[ $# -eq 0 ]]; then
 	set -- ort python go
 fi
@@ -99,6 +115,7 @@ for step in "$@"; do
 	python) setup_python ;;
 	go) setup_go ;;
 	bench) setup_bench ;;
-	*) log "unknown step $step; use ort, python, go or bench"; exit 2 ;;
+	fortunes) setup_fortunes ;;
+	*) log "unknown step $step; use ort, python, go, fortunes or bench"; exit 2 ;;
 	esac
 done

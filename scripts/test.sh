@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-scripts/setup.sh ort python go
+scripts/setup.sh ort python go fortunes
 
 echo "== go vet"
 go vet ./...
