@@ -39,11 +39,17 @@ def parse_args(argv):
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
                    help="where built models are cached (default ~/.cache/s2s-bench)")
     p.add_argument("--json", type=Path, help="also write every result to this file")
+    p.add_argument("--cases", default="", help="comma-separated subset of case names without the length, "
+                   "e.g. greedy/b1,beam4/b32 (default: all four)")
     a = p.parse_args(argv)
     if a.quick:
         a.models, a.tokens, a.inputs, a.batch, a.reps = "t5-tiny", "16", 4, 4, 1
     a.models = [m for m in a.models.split(",") if m]
     a.engines = [e for e in a.engines.split(",") if e]
+    a.cases = [c for c in a.cases.split(",") if c]
+    known = {f"{s}/b{b}" for s in ("greedy", "beam4") for b in (1, a.batch if not a.quick else 4)}
+    if set(a.cases) - known:
+        p.error(f"unknown case(s) {', '.join(sorted(set(a.cases) - known))}; use {', '.join(sorted(known))}")
     bad = [e for e in a.engines if e not in ALL_ENGINES]
     if bad:
         p.error(f"unknown engine(s) {', '.join(bad)}; use {', '.join(ALL_ENGINES)}")
@@ -78,6 +84,8 @@ def make_cases(a, model) -> list[dict]:
             if n <= 64 or a.long_batch or a.quick:
                 cases.append(dict(name=f"{search}/b{a.batch}/{n}", inputs=batched, batch=a.batch, beams=beams,
                                   new_tokens=n, reps=a.reps))
+    if getattr(a, "cases", None):
+        cases = [c for c in cases if c["name"].rsplit("/", 1)[0] in a.cases]
     return cases
 
 
