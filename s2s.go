@@ -101,11 +101,7 @@ func Open(dir string, opts Options) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	ropts := opts.Runtime.WithDefaults()
-	if err := ropts.Validate(); err != nil {
-		return nil, err
-	}
-	model, err := runtime.Load(m, ropts)
+	model, err := runtime.Load(m, opts.Runtime) // applies defaults and validates
 	if err != nil {
 		return nil, err
 	}
