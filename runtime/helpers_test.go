@@ -56,6 +56,14 @@ func testOptions(graphs string) Options {
 // for the caller alone; it is closed when the test ends.
 func openModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
 	t.Helper()
+	man, m := readModel(t, name, graphs)
+	t.Cleanup(func() { m.Close() })
+	return man, m
+}
+
+// readModel reads and loads a committed test model; the caller closes it.
+func readModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
+	t.Helper()
 	mustInit(t)
 	man, err := models.Load(modelDir(name))
 	if err != nil {
@@ -65,7 +73,6 @@ func openModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
 	if err != nil {
 		t.Fatalf("loading test model %s (%s): %v", name, graphs, err)
 	}
-	t.Cleanup(func() { m.Close() })
 	return man, m
 }
 
@@ -83,15 +90,7 @@ func loadModel(t testing.TB, name, graphs string) (*models.Manifest, *Model) {
 	if s, ok := shared[key]; ok {
 		return s.man, s.m
 	}
-	mustInit(t)
-	man, err := models.Load(modelDir(name))
-	if err != nil {
-		t.Fatalf("reading test model %s: %v", name, err)
-	}
-	m, err := Load(man, testOptions(graphs))
-	if err != nil {
-		t.Fatalf("loading test model %s (%s): %v", name, graphs, err)
-	}
+	man, m := readModel(t, name, graphs)
 	shared[key] = struct {
 		man *models.Manifest
 		m   *Model
