@@ -173,28 +173,6 @@ func nanError(row int) error {
 	return fmt.Errorf("beamsearch: %w: row %d of the logits holds NaN; check the model export", ErrDecoder, row)
 }
 
-// logSumExp returns log(sum(exp(scores))) in float64, -inf when every
-// score is -inf, and nan set when a score is NaN.
-func logSumExp(scores []float32) (lse float64, nan bool) {
-	top := negInf
-	for _, s := range scores {
-		if s > top {
-			top = s
-		} else if s != s {
-			return 0, true
-		}
-	}
-	if top == negInf || math.IsInf(float64(top), 1) {
-		return float64(top), false
-	}
-	t := float64(top)
-	var sum float64
-	for _, s := range scores {
-		sum += math.Exp(float64(s) - t)
-	}
-	return t + math.Log(sum), false
-}
-
 // lengthPenalized divides a beam's summed log-probabilities by
 // length ** penalty, in float32 as generate() does.
 func lengthPenalized(sum float32, length int, penalty float64) float32 {

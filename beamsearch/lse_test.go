@@ -1,0 +1,115 @@
+package beamsearch
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// lseReference is log-sum-exp in float64 with math.Exp, no kernels.
+func lseReference(scores []float32) (float64, bool) {
+	top, nan := rowMaxGo(scores)
+	if nan {
+		return 0, true
+	}
+	if top == negInf || math.IsInf(float64(top), 1) {
+		return float64(top), false
+	}
+	return float64(top) + math.Log(expSumGo(scores, top)), false
+}
+
+// TestLogSumExpKernels checks logSumExp (the vector kernels where the CPU
+// has them) against the float64 reference: every length from 0 to 70 (the
+// kernels take 16 and 8 at a time, the rest is scalar), a vocabulary-sized
+// row, rows with -inf, +inf and NaN in the vector part and in the tail,
+// and spreads of logits that put most terms under exp's clamp.
+func TestLogSumExpKernels(t *testing.T) {
+	if !vectorLSE {
+		t.Log("no AVX2+FMA (or purego): checking the scalar path only")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	row := func(n int, spread float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64()*spread + 5)
+		}
+		return x
+	}
+	check := func(name string, x []float32) {
+		t.Helper()
+		got, gotNaN := logSumExp(x)
+		want, wantNaN := lseReference(x)
+		if gotNaN != wantNaN {
+			t.Fatalf("%s (len %d): nan %v, want %v", name, len(x), gotNaN, wantNaN)
+		}
+		if wantNaN {
+			return
+		}
+		if math.IsInf(want, 0) || math.IsInf(got, 0) {
+			if got != want {
+				t.Fatalf("%s (len %d): %v, want %v", name, len(x), got, want)
+			}
+			return
+		}
+		if d := math.Abs(got - want); d > 1e-6*max(1, math.Abs(want)) {
+			t.Fatalf("%s (len %d): %.9f, want %.9f (diff %g)", name, len(x), got, want, d)
+		}
+	}
+	for n := 0; n <= 70; n++ {
+		for _, spread := range []float64{0.01, 3, 60} {
+			x := row(n, spread)
+			check("random", x)
+			for _, at := range []int{0, n / 2, n - 1} {
+				if n == 0 {
+					continue
+				}
+				for _, v := range []float32{negInf, float32(math.Inf(1)), float32(math.NaN())} {
+					y := append([]float32(nil), x...)
+					y[at] = v
+					check("special", y)
+				}
+			}
+		}
+		allMinus := make([]float32, n)
+		for i := range allMinus {
+			allMinus[i] = negInf
+		}
+		check("all -inf", allMinus)
+	}
+	check("vocabulary", row(58101, 3))
+	check("vocabulary, wide", row(58101, 40))
+	masked := row(32128, 2)
+	for i := range masked {
+		if i%3 != 0 {
+			masked[i] = negInf
+		}
+	}
+	check("two thirds -inf", masked)
+}
+
+// BenchmarkLogSumExp is the per-logit cost of log-sum-exp over an
+// opus-mt-sized row, with the kernels and with the scalar path.
+func BenchmarkLogSumExp(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 58101)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * 3)
+	}
+	for _, vector := range []bool{true, false} {
+		name := "scalar"
+		if vector {
+			name = "vector"
+		}
+		b.Run(name, func(b *testing.B) {
+			if vector && !vectorLSE {
+				b.Skip("no vector kernels on this CPU or build")
+			}
+			defer func(v bool) { vectorLSE = v }(vectorLSE)
+			vectorLSE = vector
+			for b.Loop() {
+				logSumExp(x)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/logit")
+		})
+	}
+}
