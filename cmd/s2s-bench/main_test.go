@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,5 +85,49 @@ func TestBadSpecs(t *testing.T) {
 	var out, errb bytes.Buffer
 	if err := Execute(context.Background(), nil, &out, &errb); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Errorf("no spec: %v, want the usage", err)
+	}
+}
+
+// TestRecurrentModel runs the driver with the limit on models/g2p-en, the
+// LSTM in the recurrent layout: the trace and the replay take its encoder
+// and step graph as they take the transformer ones.
+func TestRecurrentModel(t *testing.T) {
+	// "aaronson" (the first of models/g2p-en/reference-decodes.jsonl), and two more
+	words := [][]int64{{4, 4, 21, 18, 17, 22, 18, 17, 1}, {25, 17, 20, 14, 6, 1}, {9, 1}}
+	spec := Spec{Model: filepath.Join("..", "..", "models", "g2p-en"), IntraOpThreads: 1, InterOpThreads: 1, Limit: true,
+		Cases: []Case{
+			{Name: "greedy", Inputs: words, Batch: 1, Beams: 1, NewTokens: 9, Reps: 1},
+			{Name: "beam", Inputs: words, Batch: 3, Beams: 4, NewTokens: 9, Reps: 1},
+		}}
+	path := filepath.Join(t.TempDir(), "spec.json")
+	b, _ := json.Marshal(spec)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := Execute(context.Background(), []string{"-spec", path}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v (%s)", err, stderr.String())
+	}
+	var out Output
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range out.Results {
+		c := spec.Cases[i]
+		for j, o := range r.Outputs {
+			if len(o) != c.NewTokens {
+				t.Errorf("%s: output %d has %d tokens, want the forced %d", c.Name, j, len(o), c.NewTokens)
+			}
+		}
+		gens := (len(words) + c.Batch - 1) / c.Batch
+		if len(r.LimitMS) != gens || r.LimitMS[0] <= 0 || r.Calls != 1+c.NewTokens {
+			t.Errorf("%s: limit %v, %d calls; want %d positive figures and %d calls", c.Name, r.LimitMS, r.Calls, gens, 1+c.NewTokens)
+		}
+	}
+	// Up to its EOS (which min_new_tokens suppresses), the greedy output is
+	// PyTorch's reference decode: AE R AH N S AH N.
+	want := []int64{5, 31, 6, 26, 32, 6, 26}
+	if got := out.Results[0].Outputs[0][:len(want)]; !slices.Equal(got, want) {
+		t.Errorf("aaronson: %v, want %v then anything but EOS", got, want)
 	}
 }
