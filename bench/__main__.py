@@ -20,13 +20,15 @@ from . import models
 
 ROOT = models.ROOT
 GO_ENGINE = "go"
-ALL_ENGINES = (GO_ENGINE, "optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
+GO_INT8 = "go-int8"  # the Go host on the exporter's int8 copy (s2s_export quantize), compared with go
+ALL_ENGINES = (GO_ENGINE, GO_INT8, "optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.strip().splitlines()[0])
     p.add_argument("--quick", action="store_true", help="t5-tiny, 4 inputs, 16 tokens, batch 4: checks the plumbing in under a minute")
-    p.add_argument("--models", default="marian,t5", help="comma-separated: marian, t5, t5-tiny (default marian,t5)")
+    p.add_argument("--models", default="marian,t5,g2p", help="comma-separated: marian, t5, g2p (models/g2p-en, our LSTM), "
+                   "t5-tiny (default marian,t5,g2p)")
     p.add_argument("--engines", default=",".join(ALL_ENGINES), help=f"comma-separated subset of {','.join(ALL_ENGINES)}")
     p.add_argument("--tokens", default="64", help="comma-separated forced output lengths (default 64; 256 is long on 2 cores)")
     p.add_argument("--long-batch", action="store_true", help="also run the batch cases at lengths above 64")
@@ -43,7 +45,7 @@ def parse_args(argv):
                    "e.g. greedy/b1,beam4/b32 (default: all four)")
     a = p.parse_args(argv)
     if a.quick:
-        a.models, a.tokens, a.inputs, a.batch, a.reps = "t5-tiny", "16", 4, 4, 1
+        a.models, a.tokens, a.inputs, a.batch, a.reps = "t5-tiny,g2p", "16", 4, 4, 1
     a.models = [m for m in a.models.split(",") if m]
     a.engines = [e for e in a.engines.split(",") if e]
     a.cases = [c for c in a.cases.split(",") if c]
@@ -65,7 +67,10 @@ def parse_args(argv):
 
 def make_inputs(model: models.Model, n: int, seed: int = 7) -> list[list[int]]:
     """make_inputs returns n random source sequences of 5 to 40 ids (inside
-    the vocabulary, special ids avoided) ending in EOS."""
+    the vocabulary, special ids avoided) ending in EOS; for g2p, whose
+    vocabulary is letters, n words of its test split, tokenized."""
+    if model.kind == "g2p":
+        return models.g2p_words(model, n, seed)
     rng = random.Random(seed)
     hi = min(model.vocab - 2, 32000)
     return [[rng.randint(3, hi) for _ in range(rng.randint(4, 39))] + [model.eos] for _ in range(n)]
@@ -100,18 +105,18 @@ def run_engine(engine, spec, tmp: Path, driver) -> dict | str:
     results, or a string saying why the engine was skipped."""
     spec_path, out_path = tmp / f"spec-{engine}.json", tmp / f"out-{engine}.json"
     spec_path.write_text(json.dumps(spec))
-    if engine == GO_ENGINE:
+    if engine in (GO_ENGINE, GO_INT8):
         cmd = [str(driver), "-spec", str(spec_path), "-out", str(out_path)]
     else:
         if engine.startswith("ct2"):
             try:
                 import ctranslate2  # noqa: F401
             except ImportError:
-                return "ctranslate2 not installed (pip install -r bench/requirements.txt)"
+                return "skipped: ctranslate2 not installed (pip install -r bench/requirements.txt)"
         cmd = [sys.executable, "-m", "bench.engines", engine, str(spec_path), str(out_path)]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
-        return f"failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}"
+        return f"skipped: failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}"
     return json.loads(out_path.read_text())
 
 
@@ -165,7 +170,7 @@ def table(rows) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if "skip" in r:
-            lines.append(f"| {r['model']} | {r['case']} | {r['engine']} | skipped: {r['skip']} |" + " |" * (len(head) - 4))
+            lines.append(f"| {r['model']} | {r['case']} | {r['engine']} | {r['skip']} |" + " |" * (len(head) - 4))
             continue
         ag = r.get("agree")
         ov = f"{100 * r['overhead']:.1f}% (L {r['limit_ms']:.0f} of {r['e2e_ms']:.0f} ms)" if "overhead" in r else ""
@@ -180,29 +185,39 @@ def run(a, log=print) -> tuple[list[dict], bool]:
     """run runs the benchmark a describes and returns the rows of the table
     and whether every engine generated the forced number of tokens."""
     a.work.mkdir(parents=True, exist_ok=True)
-    driver = build_driver() if GO_ENGINE in a.engines else None
+    driver = build_driver() if {GO_ENGINE, GO_INT8} & set(a.engines) else None
     rows, ok = [], True
     for name in a.models:
         model = models.prepare(name, a.work, log=log)
         cases = make_cases(a, model)
         base = dict(model=str(model.onnx), intra_op_threads=a.intra, inter_op_threads=a.inter,
                     decoder_graphs=a.decoder_graphs, cases=cases, checkpoint=str(model.checkpoint),
-                    tokenizer=str(model.checkpoint))
+                    tokenizer=str(model.checkpoint), kind=model.kind)
         results = {}
         with tempfile.TemporaryDirectory() as tmp:
             for engine in a.engines:
                 spec = dict(base)
-                if engine == GO_ENGINE:
+                if engine in model.not_applicable:
+                    results[engine] = model.not_applicable[engine]
+                    continue
+                if engine in (GO_ENGINE, GO_INT8):
                     spec = {k: base[k] for k in ("model", "intra_op_threads", "inter_op_threads", "decoder_graphs", "cases")}
                     spec["limit"] = a.limit
+                if engine == GO_INT8:
+                    try:
+                        spec["model"] = str(models.int8_dir(model, a.work, log=log))
+                    except Exception as e:  # models.QuantizeUnavailable: no quantize command yet; or it failed
+                        log(f"bench: {name}: {engine}: {e}")
+                        results[engine] = f"skipped: {e}"
+                        continue
                 if engine.startswith("ct2"):
                     try:
                         spec["ct2"] = str(models.ct2_dir(model, a.work, engine.removeprefix("ct2-"), log=log))
                     except ImportError:
-                        results[engine] = "ctranslate2 not installed (pip install -r bench/requirements.txt)"
+                        results[engine] = "skipped: ctranslate2 not installed (pip install -r bench/requirements.txt)"
                         continue
                     except Exception as e:  # a converter that cannot take this checkpoint
-                        results[engine] = f"conversion failed: {type(e).__name__}: {e}"
+                        results[engine] = f"skipped: conversion failed: {type(e).__name__}: {e}"
                         continue
                 log(f"bench: {name}: {engine}")
                 results[engine] = run_engine(engine, spec, Path(tmp), driver)
@@ -210,6 +225,8 @@ def run(a, log=print) -> tuple[list[dict], bool]:
         ref = ref if isinstance(ref, dict) else None
         for i, case in enumerate(cases):
             for engine in a.engines:
+                if engine in model.not_applicable:
+                    continue
                 res = results[engine]
                 row = dict(model=name, case=case["name"], engine=engine)
                 if isinstance(res, str):
@@ -218,6 +235,8 @@ def run(a, log=print) -> tuple[list[dict], bool]:
                     row.update(summarize(case, res["results"][i], ref["results"][i] if ref and engine != GO_ENGINE else None))
                     ok = ok and row["lengths_ok"]
                 rows.append(row)
+        # an engine that cannot run this model: one row saying why, not one per case
+        rows += [dict(model=name, case="all", engine=e, skip=model.not_applicable[e]) for e in a.engines if e in model.not_applicable]
     return rows, ok
 
 

@@ -19,6 +19,10 @@ from pathlib import Path
 
 ENGINES = ("optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
 
+# With "kind": "g2p" the spec's checkpoint is a g2p model directory
+# (models/g2p-en) and "pytorch" runs our own module (s2s_export.rnn) through
+# its transformers wrapper, the one g2p-eval and g2p-reference decode with.
+
 
 def reset_peak_rss() -> None:
     """reset_peak_rss resets the kernel's peak RSS of this process (Linux 4.0+)."""
@@ -94,6 +98,35 @@ def hf_generator(engine: str, spec: dict):
     return gen
 
 
+def g2p_generator(spec: dict):
+    """g2p_generator returns a function generating one batch with the PyTorch
+    G2P model rebuilt from the directory's graphs (export.load_model), through
+    search.HFG2P, transformers' generate() on the LSTM state: the same search
+    as g2p-eval / g2p-reference, with min_new_tokens = max_new_tokens."""
+    import torch
+    from s2s_export.rnn import export, search
+
+    torch.set_num_threads(spec["intra_op_threads"])
+    try:
+        torch.set_num_interop_threads(spec["inter_op_threads"])
+    except RuntimeError:
+        pass
+    model, _, _ = export.load_model(Path(spec["checkpoint"]))
+    wrapped = search.HFG2P(model)
+    pad = model.cfg.pad_token_id
+
+    def gen(batch, case):
+        n = case["new_tokens"]
+        gc = search.generation_config(model, case["beams"], max_length=n + 1)
+        gc.min_new_tokens = gc.max_new_tokens = n
+        ids, mask = _padded(batch, pad)
+        with torch.inference_mode():
+            out = wrapped.generate(input_ids=ids, attention_mask=mask, generation_config=gc, num_return_sequences=1)
+        return [row[1:].tolist() for row in out]  # without the decoder start token
+
+    return gen
+
+
 def ct2_generator(engine: str, spec: dict):
     """ct2_generator returns a function generating one batch with CTranslate2."""
     import ctranslate2
@@ -117,7 +150,14 @@ def run(engine: str, spec: dict) -> dict:
     """run times every case of spec with engine; see cmd/s2s-bench for the format."""
     if engine not in ENGINES:
         raise SystemExit(f"bench.engines: unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    gen = ct2_generator(engine, spec) if engine.startswith("ct2") else hf_generator(engine, spec)
+    if spec.get("kind") == "g2p":
+        if engine != "pytorch":
+            raise SystemExit(f"bench.engines: {engine} cannot run the g2p model; only pytorch (and the Go host) can")
+        gen = g2p_generator(spec)
+    elif engine.startswith("ct2"):
+        gen = ct2_generator(engine, spec)
+    else:
+        gen = hf_generator(engine, spec)
     results = []
     for case in spec["cases"]:
         bs = batches(case["inputs"], case["batch"])

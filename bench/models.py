@@ -9,10 +9,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# G2P_DIR is the seed model, trained here (docs/g2p.md): an LSTM
+# encoder-decoder with attention, in the s2s "rnn" layout.
+G2P_DIR = ROOT / "models" / "g2p-en"
+G2P_NOT_APPLICABLE = {
+    "optimum": "n/a: Optimum's ORTModelForSeq2SeqLM loads transformers architectures only; g2p is our LSTM (s2s rnn layout: encoder + one recurrent step graph)",
+    "ct2": "n/a: CTranslate2 converts Transformer checkpoints only; g2p is an LSTM with attention",
+}
 
 # SHAPES are the benchmark models: family, the config of the real model they
 # copy, and the vocabulary layout (special ids) of its tokenizer.
@@ -42,6 +52,11 @@ class Model:
     checkpoint: Path | None
     eos: int
     vocab: int
+    # kind is "hf" (a transformers checkpoint) or "g2p" (our LSTM model,
+    # models/g2p-en, whose PyTorch module is rebuilt from its graphs).
+    kind: str = "hf"
+    # not_applicable maps an engine to why it cannot run this model.
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
 
 def _specials(family: str, vocab: int) -> dict[int, str]:
@@ -160,10 +175,59 @@ def prepare(name: str, work: Path, log=print) -> Model:
         if not (onnx / "s2s.json").is_file():
             log(f"bench: exporting {name} to ONNX in {onnx}")
             export_onnx(ckpt, onnx)
+    elif name == "g2p":
+        man = json.loads((G2P_DIR / "s2s.json").read_text())
+        na = {e: G2P_NOT_APPLICABLE["optimum" if e.startswith("optimum") else "ct2"]
+              for e in ("optimum", "optimum-iobinding", "ct2-float32", "ct2-int8")}
+        # The PyTorch module is rebuilt from the graphs' weights (s2s_export.rnn.export.load_model).
+        return Model(name=name, onnx=G2P_DIR, checkpoint=G2P_DIR, eos=man["eos_token_id"][0], vocab=man["vocab_size"],
+                     kind="g2p", not_applicable=na)
     else:
-        raise ValueError(f"unknown model {name!r}; use t5-tiny, {', '.join(SHAPES)}")
+        raise ValueError(f"unknown model {name!r}; use t5-tiny, g2p, {', '.join(SHAPES)}")
     man = json.loads((onnx / "s2s.json").read_text())
     return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"])
+
+
+def g2p_words(model: Model, n: int, seed: int) -> list[list[int]]:
+    """g2p_words returns n words of the g2p model's test split (test.tsv),
+    drawn with seed, as source ids (letters, then </s>) from its tokenizer.json."""
+    import random
+
+    from tokenizers import Tokenizer
+
+    words = [line.split("\t", 1)[0] for line in (model.onnx / "test.tsv").read_text().splitlines() if line.strip()]
+    tok = Tokenizer.from_file(str(model.onnx / "tokenizer.json"))
+    return [tok.encode(w).ids for w in random.Random(seed).sample(words, n)]
+
+
+class QuantizeUnavailable(RuntimeError):
+    """QuantizeUnavailable: this checkout's exporter has no quantize command."""
+
+
+def int8_dir(model: Model, work: Path, log=print) -> Path:
+    """int8_dir returns the int8 copy of model's ONNX directory, made (once,
+    cached in WORK/NAME/onnx-int8) by the exporter's own
+    `python -m s2s_export quantize SRC_DIR OUT_DIR` (dynamic int8
+    quantization of every graph); QuantizeUnavailable when the exporter has
+    no such command, RuntimeError when it fails."""
+    out = work / model.name / "onnx-int8"
+    if (out / "s2s.json").is_file():
+        return out
+    helptext = subprocess.run([sys.executable, "-m", "s2s_export", "-h"], cwd=ROOT, capture_output=True, text=True).stdout
+    if not any(line.split()[:1] == ["quantize"] for line in helptext.splitlines()):
+        raise QuantizeUnavailable("`python -m s2s_export quantize` does not exist in this checkout (the int8 export is not there yet)")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    log(f"bench: quantizing {model.name} to int8 in {out} (s2s_export quantize)")
+    p = subprocess.run([sys.executable, "-m", "s2s_export", "quantize", str(model.onnx), str(tmp)], cwd=ROOT,
+                       capture_output=True, text=True)
+    if p.returncode != 0 or not (tmp / "s2s.json").is_file():
+        last = (p.stderr.strip() or p.stdout.strip() or f"exit status {p.returncode}").splitlines()[-1]
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"s2s_export quantize failed: {last}")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(str(tmp), out)
+    return out
 
 
 def ct2_dir(model: Model, work: Path, quantization: str, log=print) -> Path:

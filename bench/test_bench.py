@@ -47,3 +47,74 @@ def test_bad_arguments_are_refused():
         harness.parse_args(["--engines", "go,nonsense"])
     with pytest.raises(SystemExit):
         harness.parse_args(["--tokens", "0"])
+
+
+def _tiny(monkeypatch):
+    tiny = models.Model(name="t5-tiny", onnx=models.ROOT / "testdata" / "t5-tiny", checkpoint=None, eos=1, vocab=824)
+    monkeypatch.setattr(models, "prepare", lambda name, work, log=print: tiny)
+    return tiny
+
+
+def test_g2p_go_and_pytorch_agree(tmp_path):
+    """g2p: the Go host (with L) and our PyTorch module through generate()
+    agree token for token at fp32; Optimum and CTranslate2 get one n/a row each."""
+    a = harness.parse_args(["--models", "g2p", "--reps", "1", "--engines", "go,pytorch,optimum,ct2-int8", "--work", str(tmp_path),
+                            "--tokens", "5", "--inputs", "2", "--batch", "2"])
+    rows, ok = harness.run(a, log=lambda s: None)
+    assert ok, rows
+    na = [r for r in rows if r["case"] == "all"]
+    assert {r["engine"] for r in na} == {"optimum", "ct2-int8"} and all(r["skip"].startswith("n/a: ") for r in na)
+    runs = [r for r in rows if r["case"] != "all"]
+    assert len(runs) == 8
+    for r in runs:
+        assert "skip" not in r, r
+        assert r["tokens"] == 2 * 5 and r["lengths_ok"]
+        if r["engine"] == "pytorch":
+            assert r["agree"] == (1.0, 1.0), r
+        else:
+            assert r["limit_ms"] > 0
+    assert "n/a: Optimum" in harness.table(rows)
+
+
+def test_g2p_inputs_are_words():
+    m = models.prepare("g2p", Path("/nonexistent"))
+    ins = harness.make_inputs(m, 3)
+    assert len(ins) == 3 and all(x[-1] == m.eos and all(3 <= t < 30 for t in x[:-1]) for x in ins)
+    assert ins == harness.make_inputs(m, 3)
+
+
+def test_go_int8_against_go(tmp_path, monkeypatch):
+    """go-int8 runs the Go host on `s2s_export quantize`'s copy, compared with go;
+    without that command the row says so instead of failing the run."""
+    _tiny(monkeypatch)
+    a = harness.parse_args(["--models", "t5-tiny", "--reps", "1", "--engines", "go,go-int8", "--work", str(tmp_path),
+                            "--tokens", "4", "--inputs", "2", "--batch", "2", "--cases", "greedy/b1,beam4/b2"])
+    rows, ok = harness.run(a, log=lambda s: None)
+    int8 = [r for r in rows if r["engine"] == "go-int8"]
+    assert len(int8) == 2
+    try:
+        models.int8_dir(models.prepare("t5-tiny", tmp_path), tmp_path)
+    except models.QuantizeUnavailable:
+        assert all("quantize" in r["skip"] for r in int8), int8
+        return
+    assert ok, rows
+    assert (tmp_path / "t5-tiny" / "onnx-int8" / "s2s.json").is_file()
+    for r in int8:
+        assert "skip" not in r, r
+        assert r["lengths_ok"] and 0 <= r["agree"][1] <= 1 and r["limit_ms"] > 0
+
+
+def test_ort_profile_end_to_end(tmp_path):
+    from bench import ort_profile
+
+    out = tmp_path / "prof.json"
+    assert ort_profile.main(["--model", "t5-tiny", "--past", "4,16", "--batch", "1,2", "--beams", "1,2", "--steps", "2",
+                             "--json", str(out)]) == 0
+    res = __import__("json").loads(out.read_text())
+    text = ort_profile.table(res)
+    rows = [line for line in text.splitlines() if line.startswith("| Concat (cache) |")]
+    assert len(rows) == 1
+    shares = [float(cell.split("%")[0]) for cell in rows[0].strip("| ").split(" | ")[1:]]
+    assert len(shares) == 8 and all(0 < s < 100 for s in shares), rows
+    assert len(res["graph"]["cache_concats"]) == 4  # t5-tiny: 2 decoder layers x key, value
+    assert "step (model_run) p50" in text
