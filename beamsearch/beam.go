@@ -160,9 +160,7 @@ func logSoftmax(dst, logits []float32) bool {
 		}
 		return true
 	}
-	for i, x := range logits {
-		dst[i] = float32(float64(x) - lse)
-	}
+	subLSE(dst, logits, lse)
 	return true
 }
 
@@ -179,14 +177,18 @@ func offerAll(h []candidate, keep int, logProbs []float32, base float32, beam in
 	if v == len(logProbs) {
 		return h
 	}
+	// Past the first keep tokens a token enters only by beating the worst
+	// kept score, which most do not: firstAbove skips to the next that does.
 	worst := h[0].score
-	for ; v < len(logProbs); v++ {
-		s := logProbs[v] + base
-		if s > worst {
-			h[0] = candidate{score: s, beam: beam, token: int32(v)}
-			siftDown(h, 0)
-			worst = h[0].score
+	for v < len(logProbs) {
+		v += firstAbove(logProbs[v:], base, worst)
+		if v == len(logProbs) {
+			break
 		}
+		h[0] = candidate{score: logProbs[v] + base, beam: beam, token: int32(v)}
+		siftDown(h, 0)
+		worst = h[0].score
+		v++
 	}
 	return h
 }

@@ -62,7 +62,7 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 			row := &rows[r]
 			copy(scores, logits[r*vocab:(r+1)*vocab])
 			chain.Process(row.history, scores)
-			lse, nan := logSumExp(scores)
+			top, lse, nan := maxLogSumExp(scores)
 			if nan {
 				return nil, nanError(r)
 			}
@@ -70,7 +70,7 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 			if row.rng != nil {
 				tok = sampleToken(scores, lse, row.rng)
 			} else {
-				tok = argmax(scores)
+				tok = argmaxOf(scores, top)
 			}
 			row.history = append(row.history, int64(tok))
 			if !math.IsInf(lse, -1) {

@@ -8,14 +8,34 @@ import "math"
 // the max and the exp sum run as vector kernels (lse_amd64.s), whose
 // result differs from the scalar float64 path by about 1e-7 relative.
 func logSumExp(scores []float32) (lse float64, nan bool) {
-	top, nan := rowMax(scores)
+	_, lse, nan = maxLogSumExp(scores)
+	return lse, nan
+}
+
+// maxLogSumExp is logSumExp that also returns the largest score.
+func maxLogSumExp(scores []float32) (top float32, lse float64, nan bool) {
+	top, nan = rowMax(scores)
 	if nan {
-		return 0, true
+		return 0, 0, true
 	}
 	if top == negInf || math.IsInf(float64(top), 1) {
-		return float64(top), false
+		return top, float64(top), false
 	}
-	return float64(top) + math.Log(expSum(scores, top)), false
+	return top, float64(top) + math.Log(expSum(scores, top)), false
+}
+
+// argmaxOf returns the first index of top in scores, top being their
+// largest (NaN-free) value, as torch.argmax: 0 when every score is -inf.
+func argmaxOf(scores []float32, top float32) int {
+	if top == negInf {
+		return 0
+	}
+	// x > the float below top is x >= top, that is x == top.
+	i := firstAbove(scores, 0, math.Nextafter32(top, negInf))
+	if i == len(scores) {
+		return argmax(scores) // not reached for a NaN-free row; stay correct anyway
+	}
+	return i
 }
 
 // rowMaxGo is rowMax without vector instructions.
@@ -39,4 +59,22 @@ func expSumGo(scores []float32, t float32) float64 {
 		sum += math.Exp(float64(s) - tt)
 	}
 	return sum
+}
+
+// subLSEGo is subLSE without vector instructions.
+func subLSEGo(dst, x []float32, lse float64) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = float32(float64(v) - lse)
+	}
+}
+
+// firstAboveGo is firstAbove without vector instructions.
+func firstAboveGo(x []float32, base, worst float32) int {
+	for i, v := range x {
+		if v+base > worst {
+			return i
+		}
+	}
+	return len(x)
 }

@@ -44,3 +44,39 @@ func expSum(scores []float32, t float32) float64 {
 	}
 	return expSumAVX2(scores[:n], t) + expSumGo(scores[n:], t)
 }
+
+// subAVX2 writes float32(float64(x[i]) - lse) to dst[i]; len(x) is a
+// multiple of 8.
+//
+//go:noescape
+func subAVX2(dst, x []float32, lse float64)
+
+// firstAboveAVX2 returns the first i with x[i]+base > worst, or len(x);
+// len(x) is a multiple of 8.
+//
+//go:noescape
+func firstAboveAVX2(x []float32, base, worst float32) int
+
+// subLSE writes float32(float64(x[i]) - lse) to dst[i] for every i of x.
+func subLSE(dst, x []float32, lse float64) {
+	n := len(x) &^ 7
+	if !vectorLSE || n == 0 {
+		subLSEGo(dst, x, lse)
+		return
+	}
+	dst = dst[:len(x)]
+	subAVX2(dst[:n], x[:n], lse)
+	subLSEGo(dst[n:], x[n:], lse)
+}
+
+// firstAbove returns the first i with x[i]+base > worst (float32), or len(x).
+func firstAbove(x []float32, base, worst float32) int {
+	n := len(x) &^ 7
+	if !vectorLSE || n == 0 {
+		return firstAboveGo(x, base, worst)
+	}
+	if i := firstAboveAVX2(x[:n], base, worst); i < n {
+		return i
+	}
+	return n + firstAboveGo(x[n:], base, worst)
+}

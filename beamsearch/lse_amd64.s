@@ -274,3 +274,77 @@ expdone:
 	MOVSD X0, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func subAVX2(dst, x []float32, lse float64)
+// dst[i] = float32(float64(x[i]) - lse), rounded as Go rounds it; len(x)
+// is a multiple of 8 and len(dst) >= len(x).
+TEXT ·subAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	VBROADCASTSD lse+48(FP), Y15
+sub8:
+	CMPQ CX, $8
+	JL subdone
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VSUBPD Y15, Y0, Y0
+	VSUBPD Y15, Y1, Y1
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, 16(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP sub8
+subdone:
+	VZEROUPPER
+	RET
+
+// func firstAboveAVX2(x []float32, base, worst float32) int
+// returns the first i with x[i]+base > worst (float32 addition), or
+// len(x) when there is none; len(x) is a multiple of 8.
+TEXT ·firstAboveAVX2(SB), NOSPLIT, $0-40
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VBROADCASTSS base+24(FP), Y15
+	VBROADCASTSS worst+28(FP), Y14
+	XORQ AX, AX
+above16:
+	MOVQ CX, DX
+	SUBQ AX, DX
+	CMPQ DX, $16
+	JL above8
+	VADDPS (SI)(AX*4), Y15, Y0
+	VADDPS 32(SI)(AX*4), Y15, Y1
+	VCMPPS $0x1e, Y14, Y0, Y0
+	VCMPPS $0x1e, Y14, Y1, Y1
+	VMOVMSKPS Y0, BX
+	VMOVMSKPS Y1, DX
+	SHLL $8, DX
+	ORL DX, BX
+	JNZ abovefound
+	ADDQ $16, AX
+	JMP above16
+above8:
+	CMPQ DX, $8
+	JL abovenone
+	VADDPS (SI)(AX*4), Y15, Y0
+	VCMPPS $0x1e, Y14, Y0, Y0
+	VMOVMSKPS Y0, BX
+	TESTL BX, BX
+	JNZ abovefound
+	ADDQ $8, AX
+	JMP above8nomore
+above8nomore:
+abovenone:
+	MOVQ CX, ret+32(FP)
+	VZEROUPPER
+	RET
+abovefound:
+	BSFL BX, BX
+	ADDQ BX, AX
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -113,3 +113,82 @@ func BenchmarkLogSumExp(b *testing.B) {
 		})
 	}
 }
+
+// TestSubAndFirstAboveKernels wants the kernels bit for bit equal to the
+// scalar loops at every length up to 70 and at a vocabulary-sized row:
+// subLSE rounds as Go rounds float64 to float32, and firstAbove finds the
+// same first index for thresholds that no, one, a few or every token beats.
+func TestSubAndFirstAboveKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	lengths := []int{58101}
+	for n := 0; n <= 70; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 4)
+		}
+		if n > 3 {
+			x[n/3] = negInf
+		}
+		lse := rng.NormFloat64()*3 + 10
+		got := make([]float32, n)
+		want := make([]float32, n)
+		subLSE(got, x, lse)
+		subLSEGo(want, x, lse)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("subLSE len %d [%d]: %v, want %v", n, i, got[i], want[i])
+			}
+		}
+		base := float32(rng.NormFloat64())
+		for _, worst := range []float32{float32(math.Inf(1)), 20, 9, 5, 0, negInf} {
+			for _, from := range []int{0, n / 2} {
+				g, w := firstAbove(x[from:], base, worst), firstAboveGo(x[from:], base, worst)
+				if g != w {
+					t.Fatalf("firstAbove len %d from %d worst %v: %d, want %d", n, from, worst, g, w)
+				}
+			}
+		}
+		if n > 0 { // the last token alone beats the threshold
+			y := append([]float32(nil), x...)
+			for i := range y {
+				y[i] = -1
+			}
+			y[n-1] = 1
+			if g := firstAbove(y, 0, 0); g != n-1 {
+				t.Fatalf("firstAbove len %d: %d, want %d", n, g, n-1)
+			}
+		}
+	}
+}
+
+// TestArgmaxOf wants argmaxOf equal to the scalar argmax (first index of
+// the largest) on rows with ties, -inf and +inf, at lengths around the
+// kernels' 8 and 16.
+func TestArgmaxOf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 1; n <= 70; n++ {
+		for trial := range 20 {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.IntN(5)) // many ties
+			}
+			switch trial % 4 {
+			case 1:
+				x[rng.IntN(n)] = float32(math.Inf(1))
+			case 2:
+				for i := range x {
+					x[i] = negInf
+				}
+			case 3:
+				x[rng.IntN(n)] = negInf
+			}
+			top, _ := rowMax(x)
+			if g, w := argmaxOf(x, top), argmax(x); g != w {
+				t.Fatalf("len %d %v: argmaxOf %d, argmax %d", n, x, g, w)
+			}
+		}
+	}
+}
