@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import check, crosscheck, goldens, hf, marian, tiny
+from . import agreement, check, crosscheck, goldens, hf, marian, quantize, tiny
 from .rnn import evaluate as g2p_evaluate, export as g2p_export, train as g2p_train
 from .errors import ExportError
 
@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "tiny-tokenizers": (tiny.add_tokenizer_arguments, tiny.run_tokenizers),
     "goldens": (goldens.add_arguments, goldens.run),
     "crosscheck": (crosscheck.add_arguments, crosscheck.run),
+    "quantize": (quantize.add_arguments, quantize.run),
+    "agreement": (agreement.add_arguments, agreement.run),
 }
 
 
