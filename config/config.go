@@ -225,6 +225,26 @@ func setString(f func(c *Config, s string)) func(*Config, value) error {
 	}
 }
 
+// setORTConfig parses key=value[,key=value...] into the runtime's session
+// config entries.
+func setORTConfig(c *Config, v value) error {
+	s := strings.TrimSpace(v.str())
+	if s == "" {
+		return nil
+	}
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("%q is not key=value; write ONNX Runtime session config entries as key=value[,key=value...]", kv)
+		}
+		m[k] = strings.TrimSpace(val)
+	}
+	c.Runtime.SessionConfig = m
+	return nil
+}
+
 // modelKey and configKey are resolved before everything else.
 const (
 	modelKey  = "model"
@@ -244,6 +264,8 @@ var keys = []key{
 	{"inter_op_threads", kInt, "ONNX Runtime inter-op threads (default: ONNX Runtime's choice)", setInt(func(c *Config, n int) { c.Runtime.InterOpThreads = n })},
 	{"graph_optimization", kString, "graph optimization level: disable, basic, extended or all (default all)", setString(func(c *Config, s string) { c.Runtime.GraphOptimization = s })},
 	{"decoder_graphs", kString, "decoder graphs to run: auto, split or merged (default auto: split when present)", setString(func(c *Config, s string) { c.Runtime.DecoderGraphs = s })},
+	{"disable_mem_arena", kBool, "turn ONNX Runtime's CPU memory arena off (less memory held between requests of different sizes)", setBool(func(c *Config, b bool) { c.Runtime.DisableMemArena = b })},
+	{"ort_config", kString, "ONNX Runtime session config entries, key=value[,key=value...], e.g. session.intra_op.allow_spinning=0", setORTConfig},
 
 	// Generation options from here on (firstGenerationKey).
 	{"max_new_tokens", kInt, "most tokens to generate, EOS included (default: generation_config.json, else 20)", setInt(func(c *Config, n int) { c.Generation.MaxNewTokens = n })},

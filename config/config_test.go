@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,6 +95,17 @@ func TestListsFromFlags(t *testing.T) {
 	}
 }
 
+func TestORTSessionFlags(t *testing.T) {
+	c, err := load(t, "-model", model, "-disable-mem-arena", "-ort-config", "session.intra_op.allow_spinning=0, session.disable_prepacking = 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"session.intra_op.allow_spinning": "0", "session.disable_prepacking": "1"}
+	if !c.Runtime.DisableMemArena || !maps.Equal(c.Runtime.SessionConfig, want) {
+		t.Errorf("arena off %v, session config %v; want true, %v", c.Runtime.DisableMemArena, c.Runtime.SessionConfig, want)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	if _, err := load(t); !errors.Is(err, ErrNoModel) {
 		t.Errorf("no model: %v", err)
@@ -107,6 +119,7 @@ func TestErrors(t *testing.T) {
 		"invalid options":  {"-model", model, "-top-p", "1.5"},
 		"bad provider":     {"-model", model, "-provider", "tpu"},
 		"bad batch size":   {"-model", model, "-batch-size", "-1"},
+		"bad ort config":   {"-model", model, "-ort-config", "session.intra_op.allow_spinning"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -438,6 +438,28 @@ func TestSessionOptionsApply(t *testing.T) {
 			}
 		})
 	}
+	// The arena off and session config entries change how ONNX Runtime
+	// runs, not what it computes.
+	m, err := Load(man, Options{DisableMemArena: true, SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}, IntraOpThreads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := run(t, encode(t, m, man, src), tokens)
+	m.Close()
+	for s := range got {
+		if d := maxDiff(got[s], want[s]); d > 1e-4 {
+			t.Fatalf("step %d: logits differ by %g with the arena off", s, d)
+		}
+	}
+	// An entry ONNX Runtime refuses (its keys are at most 1024 bytes) is an
+	// error that says which.
+	long := strings.Repeat("k", 2000)
+	if m, err := Load(man, Options{SessionConfig: map[string]string{long: "1"}}); err == nil {
+		m.Close()
+		t.Fatal("a 2000-byte session config key loaded; want an error")
+	} else if !strings.Contains(err.Error(), "session config \"kkkk") {
+		t.Fatalf("error %v does not name the entry", err)
+	}
 }
 
 func TestFirstStepSharedByBeams(t *testing.T) {

@@ -35,6 +35,20 @@ type Options struct {
 	InterOpThreads    int    // 0 = ONNX Runtime's default
 	GraphOptimization string // "disable", "basic", "extended", "all" (default "all")
 	DecoderGraphs     string // "auto" (default: split graphs when present, else merged), "split", "merged"; Transformers only
+
+	// DisableMemArena turns ONNX Runtime's CPU memory arena off: memory a
+	// run frees goes back to the allocator instead of staying reserved for
+	// the next run of that size (less peak memory across batch sizes, some
+	// cost per run).
+	DisableMemArena bool
+
+	// SessionConfig holds ONNX Runtime session configuration entries
+	// (AddSessionConfigEntry; Python's add_session_config_entry), e.g.
+	// "session.intra_op.allow_spinning": "0". ONNX Runtime refuses keys
+	// over 1024 bytes, ignores keys it does not know and reads each value
+	// only where it uses it: check the spelling against its
+	// onnxruntime_session_options_config_keys.h.
+	SessionConfig map[string]string
 }
 
 // WithDefaults returns o with empty fields set to their defaults.
@@ -79,6 +93,11 @@ func (o Options) Validate() error {
 	}
 	if o.DeviceID != 0 && o.Provider != ProviderCUDA {
 		return fmt.Errorf("runtime: device id %d needs provider %q; set the provider or drop the device id", o.DeviceID, ProviderCUDA)
+	}
+	for k := range o.SessionConfig {
+		if strings.TrimSpace(k) == "" {
+			return fmt.Errorf("runtime: session config has an empty key; use ONNX Runtime's key names, e.g. session.intra_op.allow_spinning")
+		}
 	}
 	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
 		return fmt.Errorf("runtime: thread counts must be 0 (ONNX Runtime's default) or more, not %d/%d", o.IntraOpThreads, o.InterOpThreads)

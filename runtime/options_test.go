@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -8,11 +9,11 @@ import (
 func TestOptionsDefaults(t *testing.T) {
 	got := Options{}.WithDefaults()
 	want := Options{Provider: "cpu", GraphOptimization: "all", DecoderGraphs: "auto"}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	set := Options{Provider: "cuda", GraphOptimization: "basic", DecoderGraphs: "merged", IntraOpThreads: 3}
-	if set.WithDefaults() != set {
+	if !reflect.DeepEqual(set.WithDefaults(), set) {
 		t.Fatalf("WithDefaults changed set fields: %+v", set.WithDefaults())
 	}
 }
@@ -31,6 +32,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative device", Options{Provider: "cuda", DeviceID: -1}, "device id -1 is negative"},
 		{"device without cuda", Options{DeviceID: 2}, `device id 2 needs provider "cuda"`},
 		{"negative threads", Options{IntraOpThreads: -1}, "thread counts must be 0"},
+		{"session config", Options{DisableMemArena: true, SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}}, ""},
+		{"empty session config key", Options{SessionConfig: map[string]string{" ": "1"}}, "session config has an empty key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -32,6 +34,16 @@ func sessionOptions(o Options) (*ort.SessionOptions, error) {
 	if o.InterOpThreads > 0 {
 		if err := so.SetInterOpNumThreads(o.InterOpThreads); err != nil {
 			return fail(fmt.Errorf("runtime: inter-op threads %d: %w", o.InterOpThreads, err))
+		}
+	}
+	if o.DisableMemArena {
+		if err := so.SetCpuMemArena(false); err != nil {
+			return fail(fmt.Errorf("runtime: disable the CPU memory arena: %w", err))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.SessionConfig)) {
+		if err := so.AddSessionConfigEntry(k, o.SessionConfig[k]); err != nil {
+			return fail(fmt.Errorf("runtime: session config %q = %q: %w; check the key against ONNX Runtime's onnxruntime_session_options_config_keys.h", k, o.SessionConfig[k], err))
 		}
 	}
 	level := map[string]ort.GraphOptimizationLevel{
