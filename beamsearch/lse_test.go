@@ -192,3 +192,38 @@ func TestArgmaxOf(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTopK is the beam step's per-row work on an opus-mt-sized row:
+// log-softmax into the scratch row, then offering every token to the heap
+// of the best 2 x 4 continuations (beam 4), as beamSearch does per beam.
+func BenchmarkTopK(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 58101)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * 3)
+	}
+	lp := make([]float32, len(x))
+	const keep = 8
+	h := make([]candidate, 0, keep)
+	for _, vector := range []bool{true, false} {
+		name := "scalar"
+		if vector {
+			name = "vector"
+		}
+		b.Run(name, func(b *testing.B) {
+			if vector && !vectorLSE {
+				b.Skip("no vector kernels on this CPU or build")
+			}
+			defer func(v bool) { vectorLSE = v }(vectorLSE)
+			vectorLSE = vector
+			for b.Loop() {
+				h = h[:0]
+				for beam := range int32(4) {
+					logSoftmax(lp, x)
+					h = offerAll(h, keep, lp, -float32(beam), beam)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4*len(x)), "ns/logit")
+		})
+	}
+}
