@@ -43,7 +43,11 @@ type Spec struct {
 	InterOpThreads int    `json:"inter_op_threads"`
 	DecoderGraphs  string `json:"decoder_graphs"` // auto, split, merged
 	Limit          bool   `json:"limit"`          // also measure L per case
-	Cases          []Case `json:"cases"`
+	// DisableMemArena and SessionConfig are runtime.Options' fields of the
+	// same names (the harness's --no-arena and --ort-config).
+	DisableMemArena bool              `json:"disable_mem_arena"`
+	SessionConfig   map[string]string `json:"session_config"`
+	Cases           []Case            `json:"cases"`
 }
 
 // Case is one benchmark case: inputs generated batch at a time, Reps times.
@@ -138,7 +142,10 @@ func (s Spec) validate() error {
 }
 
 func (s Spec) runtimeOptions() runtime.Options {
-	return runtime.Options{IntraOpThreads: s.IntraOpThreads, InterOpThreads: s.InterOpThreads, DecoderGraphs: s.DecoderGraphs}
+	return runtime.Options{
+		IntraOpThreads: s.IntraOpThreads, InterOpThreads: s.InterOpThreads, DecoderGraphs: s.DecoderGraphs,
+		DisableMemArena: s.DisableMemArena, SessionConfig: s.SessionConfig,
+	}
 }
 
 // options are the generation options of c on top of the model's defaults.
