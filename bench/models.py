@@ -208,10 +208,13 @@ def int8_dir(model: Model, work: Path, log=print) -> Path:
     """int8_dir returns the int8 copy of model's ONNX directory, made (once,
     cached in WORK/NAME/onnx-int8) by the exporter's own
     `python -m s2s_export quantize SRC_DIR OUT_DIR` (dynamic int8
-    quantization of every graph); QuantizeUnavailable when the exporter has
-    no such command, RuntimeError when it fails."""
+    quantization of every graph), remade when a source graph is newer than
+    the copy (delete the folder after changing the quantizer);
+    QuantizeUnavailable when the exporter has no such command, RuntimeError
+    when it fails."""
     out = work / model.name / "onnx-int8"
-    if (out / "s2s.json").is_file():
+    done = out / ".bench-quantized"  # written once the copy is complete
+    if done.is_file() and all(f.stat().st_mtime <= done.stat().st_mtime for f in model.onnx.glob("*.onnx")):
         return out
     helptext = subprocess.run([sys.executable, "-m", "s2s_export", "-h"], cwd=ROOT, capture_output=True, text=True).stdout
     if not any(line.split()[:1] == ["quantize"] for line in helptext.splitlines()):
@@ -227,6 +230,7 @@ def int8_dir(model: Model, work: Path, log=print) -> Path:
         raise RuntimeError(f"s2s_export quantize failed: {last}")
     shutil.rmtree(out, ignore_errors=True)
     shutil.move(str(tmp), out)
+    done.write_text(" ".join(p.args) + "\n")
     return out
 
 

@@ -10,7 +10,9 @@ directory) with the Go host's session settings (intra-op 2, inter-op 1,
 graph optimization all, sequential), profiling on, and runs for every
 (past, batch, beams) a warm-up step and then --steps steps feeding the
 present cache back as the next past (so the past grows from the start
-length; encoder outputs fixed, rows = batch x beams). The profile's node
+length; encoder outputs fixed, rows = batch x beams). As in the Go host, the
+presents are written into preallocated buffers through I/O binding
+(--ort-outputs: ORT allocates them, as Optimum without I/O binding). The profile's node
 events are assigned to their run (model_run event) and summed by op type;
 Concat is split into the cache Concats (an input is a past_key_values.*
 decoder input of the graph, i.e. the self-attention cache) and the others
@@ -99,8 +101,60 @@ def _feeds(sess, rows: int, past: int, src_len: int, rng):
     return feeds
 
 
+class _Steps:
+    """_Steps runs one configuration's steps. With preallocated outputs (as
+    the Go host: runtime/buffers.go) every cache tensor has two buffers,
+    written before the clock, sized for the last step, and each step reads
+    the past from one and writes the present into the other through I/O
+    binding; without, ORT allocates every output (as Optimum without I/O
+    binding) and the presents come back as new arrays."""
+
+    def __init__(self, sess, feeds, steps: int, preallocated: bool):
+        import numpy as np
+
+        self.sess, self.feeds, self.pre = sess, feeds, preallocated
+        self.outs = [o.name for o in sess.get_outputs()]
+        self.cache = [n for n in feeds if n.startswith("past_key_values.") and ".decoder." in n]
+        if not preallocated:
+            return
+        self.io = sess.io_binding()
+        for name, v in feeds.items():
+            if name not in self.cache:
+                self.io.bind_cpu_input(name, v)
+        rows = feeds["input_ids"].shape[0]
+        self.logits = np.zeros((rows, 1, sess.get_outputs()[0].shape[-1]), dtype=np.float32)
+        self.io.bind_output("logits", "cpu", 0, np.float32, list(self.logits.shape), self.logits.ctypes.data)
+        self.bufs = {}
+        for name in self.cache:
+            v = feeds[name]
+            size = v.size // v.shape[2] * (v.shape[2] + steps + 1)
+            a, b = np.zeros(size, dtype=np.float32), np.zeros(size, dtype=np.float32)  # written: no page faults in the loop
+            a[: v.size] = v.ravel()
+            self.bufs[name] = [a, b, v.shape]
+
+    def step(self, input_ids):
+        """step runs one decoder step on input_ids and makes the present the next past; it returns the logits."""
+        if not self.pre:
+            self.feeds["input_ids"] = input_ids
+            res = dict(zip(self.outs, self.sess.run(None, self.feeds)))
+            for name in self.cache:
+                self.feeds[name] = res[name.replace("past_key_values.", "present.")]
+            return res["logits"]
+        import numpy as np
+
+        self.io.bind_cpu_input("input_ids", input_ids)
+        for name in self.cache:
+            a, b, shape = self.bufs[name]
+            out = (shape[0], shape[1], shape[2] + 1, shape[3])
+            self.io.bind_cpu_input(name, a[: int(np.prod(shape))].reshape(shape))
+            self.io.bind_output(name.replace("past_key_values.", "present."), "cpu", 0, np.float32, list(out), b.ctypes.data)
+            self.bufs[name] = [b, a, out]
+        self.sess.run_with_iobinding(self.io)
+        return self.logits
+
+
 def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int = 24, intra: int = 2,
-            inter: int = 1, seed: int = 0) -> dict:
+            inter: int = 1, seed: int = 0, preallocated: bool = True) -> dict:
     """profile runs the steps described in the module doc and returns, per
     configuration, the time by op type and the time per step, and the
     optimized graph's contents."""
@@ -112,7 +166,6 @@ def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int
         opt = Path(tmp) / "optimized.onnx"
         so = session_options(intra, inter, profile_prefix=str(Path(tmp) / "prof"), optimized=str(opt))
         sess = ort.InferenceSession(str(directory / GRAPH), so, providers=["CPUExecutionProvider"])
-        outs = [o.name for o in sess.get_outputs()]
         configs, labels = [], []  # labels[i]: the config of the i-th run, None for a warm-up
         for past in pasts:
             for batch in batches:
@@ -120,17 +173,17 @@ def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int
                     cfg = dict(past=past, batch=batch, beams=nb, rows=batch * nb)
                     configs.append(cfg)
                     feeds = _feeds(sess, cfg["rows"], past, src_len, rng)
+                    runner = _Steps(sess, feeds, steps + 1, preallocated)
+                    ids = feeds["input_ids"]
                     for k in range(steps + 1):
-                        res = dict(zip(outs, sess.run(None, feeds)))
+                        logits = runner.step(ids)
                         labels.append(None if k == 0 else len(configs) - 1)
-                        feeds["input_ids"] = rng.integers(3, max(4, res["logits"].shape[-1] - 1), size=(cfg["rows"], 1), dtype=np.int64)
-                        for name in list(feeds):
-                            if name.startswith("past_key_values.") and ".decoder." in name:
-                                feeds[name] = res[name.replace("past_key_values.", "present.")]
+                        ids = rng.integers(3, max(4, logits.shape[-1] - 1), size=(cfg["rows"], 1), dtype=np.int64)
         prof = Path(sess.end_profiling())
         events = json.loads(prof.read_text())
         contents = graph_contents(opt) if opt.is_file() else dict(ops={}, cache_concats=[], nodes=0)
     return dict(model=str(directory), steps=steps, src_len=src_len, threads=[intra, inter], configs=configs,
+                outputs="preallocated" if preallocated else "ort",
                 **_aggregate(events, labels, configs, set(contents["cache_concats"])), graph=contents)
 
 
@@ -188,7 +241,9 @@ def table(res, top: int = 10) -> str:
     lines.append("| " + " | ".join(["**Concat, all**"] + [f"**{x:.1f}%**" for x in all_concat]) + " |")
     lines.append("| " + " | ".join(["node time / step"] + [f"{totals[i] / steps / 1e3:.2f} ms" for i in range(len(cfgs))]) + " |")
     med = lambda xs: sorted(xs)[len(xs) // 2] / 1e3 if xs else 0.0  # noqa: E731
-    lines.append("| " + " | ".join(["step (model_run) p50"] + [f"{med(res['run_us'][i]):.2f} ms" for i in range(len(cfgs))]) + " |")
+    mean = lambda xs: sum(xs) / len(xs) / 1e3 if xs else 0.0  # noqa: E731
+    lines.append("| " + " | ".join(["step (model_run) mean / p50"] + [
+        f"{mean(res['run_us'][i]):.2f} / {med(res['run_us'][i]):.2f} ms" for i in range(len(cfgs))]) + " |")
     g = res["graph"]
     ops_g = g["ops"]
     fused = sorted(op for op in ops_g if op in ("Attention", "MultiHeadAttention", "GroupQueryAttention",
@@ -202,6 +257,7 @@ def table(res, top: int = 10) -> str:
                  f"fused ops: {', '.join(f'{op} {ops_g[op]}' for op in fused) or 'none'}")
     lines.append(f"{steps} steps per column after one warm-up, past growing from the column's length, "
                  f"encoder length {res['src_len']}, threads intra {res['threads'][0]} inter {res['threads'][1]}; "
+                 f"outputs {'preallocated, I/O binding (as the Go host)' if res.get('outputs') != 'ort' else 'allocated by ORT at every step'}; "
                  "ms in a cell: per step")
     return "\n".join(lines)
 
@@ -215,6 +271,8 @@ def parse_args(argv):
     p.add_argument("--steps", type=int, default=8, help="profiled steps per configuration, after one warm-up (default 8)")
     p.add_argument("--src-len", type=int, default=24, help="encoder length (default 24)")
     p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
+    p.add_argument("--ort-outputs", action="store_true", help="let ORT allocate every output (as Optimum without I/O binding) "
+                   "instead of writing the present cache into preallocated buffers (as the Go host)")
     p.add_argument("--top", type=int, default=10, help="op types shown besides Concat (default 10)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
@@ -236,7 +294,8 @@ def main(argv=None) -> int:
     a = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = model_dir(a.model, a.work)
-    res = profile(d, a.past, a.batch, a.beams, steps=a.steps, src_len=a.src_len, intra=a.intra, inter=a.inter)
+    res = profile(d, a.past, a.batch, a.beams, steps=a.steps, src_len=a.src_len, intra=a.intra, inter=a.inter,
+                  preallocated=not a.ort_outputs)
     print(f"{d / GRAPH}: share of node time by op type (ONNX Runtime profiler)\n")
     print(table(res, top=a.top))
     if a.json:

@@ -117,4 +117,4 @@ def test_ort_profile_end_to_end(tmp_path):
     shares = [float(cell.split("%")[0]) for cell in rows[0].strip("| ").split(" | ")[1:]]
     assert len(shares) == 8 and all(0 < s < 100 for s in shares), rows
     assert len(res["graph"]["cache_concats"]) == 4  # t5-tiny: 2 decoder layers x key, value
-    assert "step (model_run) p50" in text
+    assert "step (model_run) mean / p50" in text
