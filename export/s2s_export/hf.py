@@ -40,12 +40,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Optimum's for the family)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the self-check against PyTorch")
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"self-check tolerance on logits (default {DEFAULT_ATOL:g})")
+    p.add_argument("--quantize", choices=("int8",), default=None,
+                   help="also quantize the graphs (int8 dynamic, `quantize`'s defaults) after the float32 self-check; "
+                        "the int8 graphs' difference from PyTorch is reported, not checked")
 
 
 def run(args: argparse.Namespace) -> int:
     """run exports a local Hugging Face checkpoint (T5, BART, Marian) to an s2s model directory."""
-    manifest = export(Path(args.src), Path(args.out), force=args.force, opset=args.opset, check=args.check, atol=args.atol)
-    print(f"wrote {args.out} ({manifest['model_type']}, {manifest['num_layers']} decoder layers, vocab {manifest['vocab_size']})")
+    manifest = export(Path(args.src), Path(args.out), force=args.force, opset=args.opset, check=args.check, atol=args.atol,
+                      quantize=args.quantize)
+    q = f", {args.quantize} weights" if args.quantize else ""
+    print(f"wrote {args.out} ({manifest['model_type']}, {manifest['num_layers']} decoder layers, vocab {manifest['vocab_size']}{q})")
     return 0
 
 
@@ -222,13 +227,16 @@ def _optimum_export(src: Path, dest: Path, opset: int | None) -> None:
 
 
 def export(src: Path, out: Path, *, force: bool = False, opset: int | None = None, check: bool = True,
-           atol: float = DEFAULT_ATOL, log=print) -> dict[str, Any]:
+           atol: float = DEFAULT_ATOL, quantize: str | None = None, log=print) -> dict[str, Any]:
     """export writes the s2s model directory out from the checkpoint src and returns the manifest.
 
     Everything is validated before out is touched: the config class must have
     an exporter, out must be new or empty (or force given). With check, the
     graphs are run step by step against the PyTorch model (check.py) and a
     mismatch above atol raises CheckError and leaves out untouched.
+    With quantize ("int8"), the checked float32 graphs are then quantized
+    (quantize.py's defaults) and out gets the int8 directory; their largest
+    difference from PyTorch is logged (with check), not held to atol.
     """
     src, out = Path(src), Path(out)
     config = load_config(src)
@@ -264,6 +272,23 @@ def export(src: Path, out: Path, *, force: bool = False, opset: int | None = Non
 
             report = selfcheck.check(src, model_dir, atol=atol)
             log(report.summary())
+        if quantize is not None:
+            from . import quantize as quant
+
+            if quantize != "int8":
+                raise ExportError(f"quantize {quantize!r} is not supported; use int8")
+            qdir = stage / "int8"
+            for line in quant.quantize_dir(model_dir, qdir):
+                log(line)
+            if check:
+                from . import check as selfcheck
+
+                # Quantization moves logits by far more than atol; a NaN or a
+                # graph that fails to run is still an error.
+                report = selfcheck.check(src, qdir, atol=float("inf"))
+                log("int8 " + report.summary() + "\n(int8: reported, not checked; measure agreement with `agreement`)")
+            manifest = json.loads((qdir / MANIFEST).read_text())
+            model_dir = qdir
         if out.exists():
             shutil.rmtree(out)
         shutil.move(str(model_dir), out)
