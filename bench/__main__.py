@@ -26,7 +26,7 @@ ALL_ENGINES = (GO_ENGINE, GO_INT8, "optimum", "optimum-iobinding", "pytorch", "c
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.strip().splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="t5-tiny, 4 inputs, 16 tokens, batch 4: checks the plumbing in under a minute")
+    p.add_argument("--quick", action="store_true", help="t5-tiny and g2p, 4 inputs, 16 tokens, batch 4: checks the plumbing in a minute or two")
     p.add_argument("--models", default="marian,t5,g2p", help="comma-separated: marian, t5, g2p (models/g2p-en, our LSTM), "
                    "t5-tiny (default marian,t5,g2p)")
     p.add_argument("--engines", default=",".join(ALL_ENGINES), help=f"comma-separated subset of {','.join(ALL_ENGINES)}")

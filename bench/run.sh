@@ -2,8 +2,8 @@
 # run.sh runs the benchmark harness (python -m bench) from the repository
 # root with the project's .venv; arguments go to the harness:
 #
-#   bench/run.sh --quick        the plumbing on testdata/t5-tiny, under a minute
-#   bench/run.sh                opus-mt-en-de- and t5-small-shaped models, 64 tokens
+#   bench/run.sh --quick        the plumbing on testdata/t5-tiny and g2p, a minute or two
+#   bench/run.sh                opus-mt-en-de- and t5-small-shaped models and g2p, 64 tokens
 #   bench/run.sh -h             every option
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
