@@ -38,6 +38,11 @@ def parse_args(argv):
     p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
     p.add_argument("--decoder-graphs", default="split", choices=["split", "merged"], help="decoder graphs of the ONNX engines (default split)")
     p.add_argument("--no-limit", dest="limit", action="store_false", help="skip the limit L of the Go host")
+    p.add_argument("--ort-config", default="", help="ONNX Runtime session config entries for the ONNX engines (Go host and "
+                   "Optimum), key=value[,key=value...], e.g. session.intra_op.allow_spinning=0")
+    p.add_argument("--no-arena", action="store_true", help="turn ONNX Runtime's CPU memory arena off in the ONNX engines")
+    p.add_argument("--one-process", action="store_true", help="run all cases of an engine in one process (faster; but "
+                   "then a case's peak RSS starts from what the cases before it left, e.g. batch 32's caches)")
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
                    help="where built models are cached (default ~/.cache/s2s-bench)")
     p.add_argument("--json", type=Path, help="also write every result to this file")
@@ -60,6 +65,11 @@ def parse_args(argv):
         a.intra, a.inter = (int(x) for x in a.threads.split(","))
     except ValueError:
         p.error("--tokens and --threads take comma-separated integers")
+    try:
+        a.session_config = dict(kv.split("=", 1) for kv in a.ort_config.split(",") if kv.strip())
+    except ValueError:
+        p.error("--ort-config takes key=value[,key=value...]")
+    a.session_config = {k.strip(): v.strip() for k, v in a.session_config.items()}
     if a.inputs < 1 or a.batch < 1 or a.reps < 1 or min(a.tokens) < 1:
         p.error("--inputs, --batch, --reps and --tokens must be at least 1")
     return a
@@ -100,9 +110,21 @@ def build_driver() -> Path:
     return out
 
 
-def run_engine(engine, spec, tmp: Path, driver) -> dict | str:
-    """run_engine runs engine over spec in its own process; it returns the
-    results, or a string saying why the engine was skipped."""
+def run_engine(engine, spec, tmp: Path, driver, per_case=True) -> dict | str:
+    """run_engine runs engine over spec, each case in a process of its own
+    unless per_case is false (then all in one); it returns the results, or a
+    string saying why the engine was skipped."""
+    if per_case and len(spec["cases"]) > 1:
+        merged = None
+        for case in spec["cases"]:
+            res = run_engine(engine, dict(spec, cases=[case]), tmp, driver, per_case=False)
+            if isinstance(res, str):
+                return f"{res} (case {case['name']})"
+            if merged is None:
+                merged = res
+            else:
+                merged["results"] += res["results"]
+        return merged
     spec_path, out_path = tmp / f"spec-{engine}.json", tmp / f"out-{engine}.json"
     spec_path.write_text(json.dumps(spec))
     if engine in (GO_ENGINE, GO_INT8):
@@ -192,7 +214,8 @@ def run(a, log=print) -> tuple[list[dict], bool]:
         cases = make_cases(a, model)
         base = dict(model=str(model.onnx), intra_op_threads=a.intra, inter_op_threads=a.inter,
                     decoder_graphs=a.decoder_graphs, cases=cases, checkpoint=str(model.checkpoint),
-                    tokenizer=str(model.checkpoint), kind=model.kind)
+                    tokenizer=str(model.checkpoint), kind=model.kind,
+                    session_config=a.session_config, disable_mem_arena=a.no_arena)
         results = {}
         with tempfile.TemporaryDirectory() as tmp:
             for engine in a.engines:
@@ -201,7 +224,8 @@ def run(a, log=print) -> tuple[list[dict], bool]:
                     results[engine] = model.not_applicable[engine]
                     continue
                 if engine in (GO_ENGINE, GO_INT8):
-                    spec = {k: base[k] for k in ("model", "intra_op_threads", "inter_op_threads", "decoder_graphs", "cases")}
+                    spec = {k: base[k] for k in ("model", "intra_op_threads", "inter_op_threads", "decoder_graphs", "cases",
+                                                 "session_config", "disable_mem_arena")}
                     spec["limit"] = a.limit
                 if engine == GO_INT8:
                     try:
@@ -220,7 +244,7 @@ def run(a, log=print) -> tuple[list[dict], bool]:
                         results[engine] = f"skipped: conversion failed: {type(e).__name__}: {e}"
                         continue
                 log(f"bench: {name}: {engine}")
-                results[engine] = run_engine(engine, spec, Path(tmp), driver)
+                results[engine] = run_engine(engine, spec, Path(tmp), driver, per_case=not a.one_process)
         ref = results.get(GO_ENGINE)
         ref = ref if isinstance(ref, dict) else None
         for i, case in enumerate(cases):
@@ -245,10 +269,15 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     busy = subprocess.run(["pgrep", "-f", "g2p-train"], capture_output=True, text=True).stdout.strip()
+    load_before = os.getloadavg()[0]
     rows, ok = run(a, log=lambda s: print(s, file=sys.stderr))
+    load_after = os.getloadavg()[0]
     print(table(rows))
-    print(f"\nthreads intra {a.intra} inter {a.inter}; {a.reps} reps; decoder graphs {a.decoder_graphs}; "
-          f"machine {'BUSY (g2p-train running): timings are not meaningful' if busy else 'quiet'}")
+    extra = "".join([f"; ORT config {a.ort_config}" if a.session_config else "", "; arena off" if a.no_arena else "",
+                     "; all cases of an engine in one process" if a.one_process else "; a process per case"])
+    print(f"\nthreads intra {a.intra} inter {a.inter}; {a.reps} reps; decoder graphs {a.decoder_graphs}{extra}; "
+          f"machine {'BUSY (g2p-train running): timings are not meaningful' if busy else 'no training run'}, "
+          f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
     print("token counts: " + ("every engine generated the forced number of tokens" if ok else "MISMATCH (rows marked (!))"))
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1))

@@ -81,6 +81,9 @@ def hf_generator(engine: str, spec: dict):
         so = ort.SessionOptions()
         so.intra_op_num_threads = spec["intra_op_threads"]
         so.inter_op_num_threads = spec["inter_op_threads"]
+        so.enable_cpu_mem_arena = not spec.get("disable_mem_arena", False)
+        for k, v in (spec.get("session_config") or {}).items():
+            so.add_session_config_entry(k, v)
         model = ORTModelForSeq2SeqLM.from_pretrained(
             spec["model"], local_files_only=True, provider="CPUExecutionProvider", session_options=so,
             use_io_binding=engine == "optimum-iobinding", use_merged=spec.get("decoder_graphs") == "merged")
