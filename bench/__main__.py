@@ -36,7 +36,8 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=32, help="batch size of the batch cases (default 32)")
     p.add_argument("--reps", type=int, default=3, help="repetitions of every case (default 3)")
     p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
-    p.add_argument("--decoder-graphs", default="split", choices=["split", "merged"], help="decoder graphs of the ONNX engines (default split)")
+    p.add_argument("--decoder-graphs", default="merged", choices=["split", "merged"],
+                   help="decoder graphs of the ONNX engines (default merged, what the Go host runs on the CPU by default)")
     p.add_argument("--no-limit", dest="limit", action="store_false", help="skip the limit L of the Go host")
     p.add_argument("--ort-config", default="", help="ONNX Runtime session config entries for the ONNX engines (Go host and "
                    "Optimum), key=value[,key=value...], e.g. session.intra_op.allow_spinning=0")

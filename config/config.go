@@ -263,7 +263,7 @@ var keys = []key{
 	{"intra_op_threads", kInt, "ONNX Runtime intra-op threads (default: ONNX Runtime's choice)", setInt(func(c *Config, n int) { c.Runtime.IntraOpThreads = n })},
 	{"inter_op_threads", kInt, "ONNX Runtime inter-op threads (default: ONNX Runtime's choice)", setInt(func(c *Config, n int) { c.Runtime.InterOpThreads = n })},
 	{"graph_optimization", kString, "graph optimization level: disable, basic, extended or all (default all)", setString(func(c *Config, s string) { c.Runtime.GraphOptimization = s })},
-	{"decoder_graphs", kString, "decoder graphs to run: auto, split or merged (default auto: split when present)", setString(func(c *Config, s string) { c.Runtime.DecoderGraphs = s })},
+	{"decoder_graphs", kString, "decoder graphs to run: auto, split or merged (default auto: on the CPU merged when present, on CUDA split when present)", setString(func(c *Config, s string) { c.Runtime.DecoderGraphs = s })},
 	{"disable_mem_arena", kBool, "turn ONNX Runtime's CPU memory arena off (less memory held between requests of different sizes)", setBool(func(c *Config, b bool) { c.Runtime.DisableMemArena = b })},
 	{"ort_config", kString, "ONNX Runtime session config entries, key=value[,key=value...], e.g. session.intra_op.allow_spinning=0", setORTConfig},
 

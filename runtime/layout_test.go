@@ -51,8 +51,30 @@ func TestLayoutDiscovery(t *testing.T) {
 
 func TestLoadChoosesGraphs(t *testing.T) {
 	man, m := loadModel(t, testModels[0], GraphsAuto)
-	if m.Merged() {
-		t.Errorf("auto with both layouts present should run the split graphs")
+	if !m.Merged() {
+		t.Errorf("auto on the CPU with both layouts present should run the merged graph")
+	}
+	onlySplit := *man
+	onlySplit.Files.DecoderMerged = ""
+	m1, err := Load(&onlySplit, testOptions(GraphsAuto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m1.Close()
+	if m1.Merged() {
+		t.Errorf("auto with only the split graphs should run them")
+	}
+	for _, c := range []struct {
+		provider            string
+		hasSplit, hasMerged bool
+		want                bool
+	}{
+		{ProviderCPU, true, true, true}, {ProviderCPU, true, false, false}, {ProviderCPU, false, true, true},
+		{ProviderCUDA, true, true, false}, {ProviderCUDA, true, false, false}, {ProviderCUDA, false, true, true},
+	} {
+		if got := autoMerged(c.provider, c.hasSplit, c.hasMerged); got != c.want {
+			t.Errorf("autoMerged(%s, split %v, merged %v) = %v, want %v", c.provider, c.hasSplit, c.hasMerged, got, c.want)
+		}
 	}
 	onlyMerged := *man
 	onlyMerged.Files.Decoder, onlyMerged.Files.DecoderWithPast = "", ""

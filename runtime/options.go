@@ -34,7 +34,7 @@ type Options struct {
 	IntraOpThreads    int    // 0 = ONNX Runtime's default
 	InterOpThreads    int    // 0 = ONNX Runtime's default
 	GraphOptimization string // "disable", "basic", "extended", "all" (default "all")
-	DecoderGraphs     string // "auto" (default: split graphs when present, else merged), "split", "merged"; Transformers only
+	DecoderGraphs     string // "auto" (default: CPU the merged graph when present, CUDA the split pair when present), "split", "merged"; Transformers only
 
 	// DisableMemArena turns ONNX Runtime's CPU memory arena off: memory a
 	// run frees goes back to the allocator instead of staying reserved for
