@@ -84,3 +84,60 @@ func gatherInto[T any](dst, from []T, src []int, rowLen int) {
 		copy(dst[i*rowLen:(i+1)*rowLen], from[s*rowLen:(s+1)*rowLen])
 	}
 }
+
+// inPlacePlan is how gatherSaved applies a row order to a buffer in place:
+// the rows that change, and those of them that other changing rows read
+// (saved to scratch first). A beam step moves a few rows of each input, so
+// it copies far fewer rows than a gather into another buffer, which copies
+// every row.
+type inPlacePlan struct {
+	changed []int // rows i < n with src[i] != i
+	saved   []int // rows that are both changed and read by a changed row, in order
+	slot    []int // per row: its index in saved, or -1
+}
+
+// plan fills p for src over rows current rows and reports whether copying
+// in place moves fewer rows than a full gather (len(src) rows).
+func (p *inPlacePlan) plan(src []int, rows int) bool {
+	n := len(src)
+	if n > rows {
+		return false // rows grow: the buffer may be too short
+	}
+	p.changed, p.saved = p.changed[:0], p.saved[:0]
+	p.slot = grow(p.slot[:0], rows, 0)[:rows]
+	for r := range p.slot {
+		p.slot[r] = -1
+	}
+	for i, s := range src {
+		if s != i {
+			p.changed = append(p.changed, i)
+		}
+	}
+	for _, i := range p.changed {
+		s := src[i]
+		if s < n && src[s] != s && p.slot[s] < 0 {
+			p.slot[s] = len(p.saved)
+			p.saved = append(p.saved, s)
+		}
+	}
+	return len(p.changed)+len(p.saved) < n
+}
+
+// gatherSaved makes row i of buf a copy of the old row src[i], in place,
+// following p (made by plan for src); scratch holds the saved rows and is
+// returned, grown when needed.
+func gatherSaved[T any](buf, scratch []T, src []int, rowLen int, p *inPlacePlan) []T {
+	scratch = grow(scratch, len(p.saved)*rowLen, 0)
+	for k, r := range p.saved {
+		copy(scratch[k*rowLen:(k+1)*rowLen], buf[r*rowLen:(r+1)*rowLen])
+	}
+	for _, i := range p.changed {
+		s := src[i]
+		from := buf[s*rowLen : (s+1)*rowLen]
+		if k := p.slot[s]; k >= 0 {
+			from = scratch[k*rowLen : (k+1)*rowLen]
+		}
+		copy(buf[i*rowLen:(i+1)*rowLen], from)
+	}
+	return scratch
+}

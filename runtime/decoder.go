@@ -62,6 +62,8 @@ type Decoder struct {
 
 	in, out []ort.Value // reused argument lists of Run
 	next    []int       // scratch of Reorder
+	plan    inPlacePlan // scratch of Reorder: the rows an in-place reorder moves
+	scratch []float32   // scratch of Reorder: rows saved before they are overwritten
 	uniqEnc []int       // scratch of the first step: encoder row of each distinct row
 	uniqTok []int64     // and its token
 	rowUniq []int       // per row: its distinct row
@@ -589,13 +591,20 @@ func (d *Decoder) Reorder(src []int) error {
 	floor := n * d.lay.heads * d.lay.headDim * minCacheTokens
 	from, to := d.self[d.cur], d.self[1-d.cur]
 	releaseAll(d.presT) // no header may outlive a buffer replaced below
-	for j := range from {
-		if len(to[j]) < need {
-			to[j] = grow(to[j], max(need, floor), 0)
+	if d.plan.plan(src, d.rows) {
+		// Few rows change (the usual beam step): move them in place.
+		for j := range from {
+			d.scratch = gatherSaved(from[j], d.scratch, src, block, &d.plan)
 		}
-		gatherInto(to[j], from[j], src, block)
+	} else {
+		for j := range from {
+			if len(to[j]) < need {
+				to[j] = grow(to[j], max(need, floor), 0)
+			}
+			gatherInto(to[j], from[j], src, block)
+		}
+		d.cur = 1 - d.cur
 	}
-	d.cur = 1 - d.cur
 	if moved {
 		if d.lay.cross {
 			cr := d.crossRow()
