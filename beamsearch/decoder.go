@@ -8,7 +8,9 @@ import "context"
 //
 // The runtime package implements it over ONNX Runtime; tests implement it
 // with scripted fakes. Implementations own their buffers: the slice returned
-// by Step is only valid until the next call to Step, Reorder or Close.
+// by Step is only valid until the next call to Step, Reorder or Close, and
+// the search may write into it (greedy search applies its processors in
+// place) — so it must not alias anything the decoder reads later.
 type Decoder interface {
 	// Step feeds one token per live row (len(tokens) == Rows()) and returns
 	// the raw logits of the next position, row-major, len Rows()*VocabSize().

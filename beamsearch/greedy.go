@@ -48,7 +48,6 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 	}
 	tokens := make([]int64, len(rows))
 	keep := make([]int, 0, len(rows))
-	scores := make([]float32, vocab)
 	for {
 		for r := range rows {
 			tokens[r] = rows[r].history[len(rows[r].history)-1]
@@ -60,7 +59,9 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 		keep = keep[:0]
 		for r := range rows {
 			row := &rows[r]
-			copy(scores, logits[r*vocab:(r+1)*vocab])
+			// Processors work in the decoder's buffer (the Decoder contract
+			// allows it): no copy of the row.
+			scores := logits[r*vocab : (r+1)*vocab]
 			chain.Process(row.history, scores)
 			top, lse, nan := maxLogSumExp(scores)
 			if nan {
