@@ -29,6 +29,9 @@ func openSession(g *graphIO, so *ort.SessionOptions) (session, error) {
 	if err != nil {
 		return session{}, fmt.Errorf("runtime: loading %s: %v", g.file, err)
 	}
+	// The parsed graph file is freed by now: give it back before the next
+	// graph is parsed, so that loading peaks at one graph's worth of it.
+	trimHeap()
 	return session{io: g, s: s}, nil
 }
 
