@@ -28,3 +28,10 @@ type Decoder interface {
 	// VocabSize returns the width of one row of logits.
 	VocabSize() int
 }
+
+// Reserver is implemented by decoders that can size their state for a
+// whole search: Generate calls Reserve(MaxNewTokens) before the first step,
+// so that a cache that grows with the output need not grow past it.
+type Reserver interface {
+	Reserve(tokens int)
+}

@@ -107,6 +107,9 @@ func Generate(ctx context.Context, dec Decoder, batch int, opts Options, stream 
 	if err != nil {
 		return nil, fmt.Errorf("beamsearch: %w", err)
 	}
+	if r, ok := dec.(Reserver); ok {
+		r.Reserve(opts.MaxNewTokens)
+	}
 	if opts.NumBeams > 1 {
 		return beamSearch(ctx, dec, batch, opts, chain, stream)
 	}

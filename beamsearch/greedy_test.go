@@ -287,3 +287,32 @@ func TestGenerateRejects(t *testing.T) {
 		})
 	}
 }
+
+// reservingDecoder records what Generate reserves.
+type reservingDecoder struct {
+	*fakeDecoder
+	reserved []int
+}
+
+func (d *reservingDecoder) Reserve(tokens int) { d.reserved = append(d.reserved, tokens) }
+
+func TestGenerateReserves(t *testing.T) {
+	for _, beams := range []int{1, 3} {
+		opts := Defaults()
+		opts.EOSTokenIDs = []int64{0}
+		opts.DecoderStartTokenID = 0
+		opts.MaxNewTokens = 7
+		opts.NumBeams = beams
+		d := &reservingDecoder{fakeDecoder: newFakeDecoder(5, []int{0}, func(_ int, _ []int64, out []float32) {
+			for i := range out {
+				out[i] = float32(i)
+			}
+		})}
+		if _, err := Generate(context.Background(), d, 1, opts, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(d.reserved, []int{7}) {
+			t.Errorf("beams %d: Reserve calls %v, want [7]", beams, d.reserved)
+		}
+	}
+}

@@ -42,6 +42,22 @@ func grow[T any](buf []T, n, keep int) []T {
 	return out
 }
 
+// growTo is grow without the copy, capped: a buffer of at least n
+// elements, doubling the old size when that is more but not past limit
+// (limit <= 0: no cap). The self-attention cache grows with it, capped at
+// what the search can still need, so that its last growth does not double
+// it for a few positions.
+func growTo[T any](buf []T, n, limit int) []T {
+	if len(buf) >= n {
+		return buf
+	}
+	size := 2 * len(buf)
+	if limit > 0 {
+		size = min(size, limit)
+	}
+	return make([]T, max(n, size))
+}
+
 // gatherRows makes row i of the result a copy of row src[i] of buf, whose
 // rows are rowLen elements long. It works in place when the order allows
 // (rows only move to lower indexes, or only to higher ones within buf's

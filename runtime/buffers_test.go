@@ -68,3 +68,38 @@ func TestGatherSavedMatchesGather(t *testing.T) {
 		t.Fatalf("got %v", buf)
 	}
 }
+
+// TestReserveCapsTheCache runs 40 steps with and without Reserve(40): the
+// self-attention buffers grow by doubling (32, then 64 positions) without
+// it and stop at 40 positions with it, and the logits are the same.
+func TestReserveCapsTheCache(t *testing.T) {
+	man, m := loadModel(t, testModels[0], GraphsMerged)
+	src := sources(man)[:2]
+	const steps = 40
+	tokens := forcedSteps(man, len(src), steps)
+	positions := func(reserve bool) (int, [][]float32) {
+		d := encode(t, m, man, src)
+		defer d.Close()
+		if reserve {
+			d.Reserve(steps)
+		}
+		logits := run(t, d, tokens)
+		most := 0
+		for _, side := range d.self {
+			for _, buf := range side {
+				most = max(most, len(buf))
+			}
+		}
+		return most / (len(src) * d.lay.heads * d.lay.headDim), logits
+	}
+	free, want := positions(false)
+	capped, got := positions(true)
+	if free != 64 || capped != steps {
+		t.Fatalf("cache buffers hold %d positions without Reserve (want 64) and %d with Reserve(%d)", free, capped, steps)
+	}
+	for s := range got {
+		if d := maxDiff(got[s], want[s]); d != 0 {
+			t.Fatalf("step %d: logits differ by %g with Reserve", s, d)
+		}
+	}
+}

@@ -60,16 +60,17 @@ type Decoder struct {
 	unused []*ort.Tensor[float32] // merged later steps: the present.*.encoder outputs the graph gives as placeholders
 	spare  [][]float32            // their buffers
 
-	in, out []ort.Value // reused argument lists of Run
-	next    []int       // scratch of Reorder
-	plan    inPlacePlan // scratch of Reorder: the rows an in-place reorder moves
-	scratch []float32   // scratch of Reorder: rows saved before they are overwritten
-	uniqEnc []int       // scratch of the first step: encoder row of each distinct row
-	uniqTok []int64     // and its token
-	rowUniq []int       // per row: its distinct row
-	firstN  int         // rows the first-step graph ran at (for tests)
-	r       *rnnDecoder // the state of a recurrent model (the fields above for transformers go unused)
-	shape   [4]int64    // scratch of selfShape
+	in, out   []ort.Value // reused argument lists of Run
+	next      []int       // scratch of Reorder
+	maxTokens int         // tokens the search generates at most (Reserve); 0: unknown
+	plan      inPlacePlan // scratch of Reorder: the rows an in-place reorder moves
+	scratch   []float32   // scratch of Reorder: rows saved before they are overwritten
+	uniqEnc   []int       // scratch of the first step: encoder row of each distinct row
+	uniqTok   []int64     // and its token
+	rowUniq   []int       // per row: its distinct row
+	firstN    int         // rows the first-step graph ran at (for tests)
+	r         *rnnDecoder // the state of a recurrent model (the fields above for transformers go unused)
+	shape     [4]int64    // scratch of selfShape
 }
 
 // Encode runs the encoder once over inputs, padded on the right with padID
@@ -223,6 +224,27 @@ func (d *Decoder) selfShape(t int) []int64 {
 	return d.shape[:]
 }
 
+// Reserve tells the Decoder that the search generates at most tokens
+// tokens (beamsearch calls it before the first step). The self-attention
+// cache then never grows past that many positions: without it a cache
+// grows by doubling, and a 64-token generation ends with room for 128.
+func (d *Decoder) Reserve(tokens int) {
+	d.maxTokens = max(tokens, 0)
+}
+
+// cacheSize returns, for rows rows, the self-attention buffer size to grow
+// to at least (minCacheTokens positions, or fewer when the search needs
+// fewer) and at most (the positions the search can need; 0: no cap).
+func (d *Decoder) cacheSize(rows int) (floor, limit int) {
+	row := rows * d.lay.heads * d.lay.headDim
+	positions := minCacheTokens
+	if d.maxTokens > 0 {
+		positions = min(positions, d.maxTokens)
+		limit = row * d.maxTokens
+	}
+	return row * positions, limit
+}
+
 // makePresent makes the headers the step writes the present into: length
 // steps+1 over the side that does not hold the past. The side grows, when
 // needed, to hold at least minCacheTokens positions of capRows rows.
@@ -230,12 +252,12 @@ func (d *Decoder) makePresent(capRows int) error {
 	t := d.steps + 1
 	rowLen := d.lay.heads * d.lay.headDim
 	need := d.rows * rowLen * t
-	floor := capRows * rowLen * minCacheTokens
+	floor, limit := d.cacheSize(capRows)
 	side := d.self[1-d.cur]
 	for j := range side {
 		release(&d.presT[j])
 		if len(side[j]) < need {
-			side[j] = grow(side[j], max(need, floor), 0)
+			side[j] = growTo(side[j], max(need, floor), limit)
 		}
 		var err error
 		if d.presT[j], err = header(side[j], d.selfShape(t)...); err != nil {
@@ -588,7 +610,7 @@ func (d *Decoder) Reorder(src []int) error {
 	// Self-attention cache: gather side cur into the other side.
 	block := d.lay.heads * d.steps * d.lay.headDim
 	need := n * block
-	floor := n * d.lay.heads * d.lay.headDim * minCacheTokens
+	floor, limit := d.cacheSize(n)
 	from, to := d.self[d.cur], d.self[1-d.cur]
 	releaseAll(d.presT) // no header may outlive a buffer replaced below
 	if d.plan.plan(src, d.rows) {
@@ -599,7 +621,7 @@ func (d *Decoder) Reorder(src []int) error {
 	} else {
 		for j := range from {
 			if len(to[j]) < need {
-				to[j] = grow(to[j], max(need, floor), 0)
+				to[j] = growTo(to[j], max(need, floor), limit)
 			}
 			gatherInto(to[j], from[j], src, block)
 		}
