@@ -2,11 +2,34 @@
 
 package beamsearch
 
-import "golang.org/x/sys/cpu"
-
 // vectorLSE is whether logSumExp runs the AVX2 + FMA kernels of
 // lse_amd64.s. Tests turn it off to compare with the scalar path.
-var vectorLSE = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+var vectorLSE = hasAVX2FMA()
+
+// cpuid and xgetbv are the instructions (cpu_amd64.s).
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+func xgetbv() (eax, edx uint32)
+
+// hasAVX2FMA reports whether the CPU has AVX2 and FMA and the operating
+// system saves the YMM registers (the package stays on the standard
+// library: no golang.org/x/sys/cpu).
+func hasAVX2FMA() bool {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
+	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
+		return false
+	}
+	if xcr0, _ := xgetbv(); xcr0&0x6 != 0x6 { // XMM and YMM state
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	const avx2 = 1 << 5
+	return ebx7&avx2 != 0
+}
 
 // maxAVX2 returns the largest of x and whether any of x is NaN; len(x) is
 // a positive multiple of 8.
