@@ -42,6 +42,14 @@ func grow[T any](buf []T, n, keep int) []T {
 	return out
 }
 
+// reuse returns buf when it holds n elements, else a new buffer of n.
+func reuse[T any](buf []T, n int) []T {
+	if len(buf) >= n {
+		return buf
+	}
+	return make([]T, n)
+}
+
 // growTo is grow without the copy, capped: a buffer of at least n
 // elements, doubling the old size when that is more but not past limit
 // (limit <= 0: no cap). The self-attention cache grows with it, capped at

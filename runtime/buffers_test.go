@@ -73,11 +73,13 @@ func TestGatherSavedMatchesGather(t *testing.T) {
 // self-attention buffers grow by doubling (32, then 64 positions) without
 // it and stop at 40 positions with it, and the logits are the same.
 func TestReserveCapsTheCache(t *testing.T) {
-	man, m := loadModel(t, testModels[0], GraphsMerged)
-	src := sources(man)[:2]
 	const steps = 40
-	tokens := forcedSteps(man, len(src), steps)
 	positions := func(reserve bool) (int, [][]float32) {
+		// A model of its own: a shared one would hand over the buffers of
+		// an earlier Decoder (the pool).
+		man, m := openModel(t, testModels[0], GraphsMerged)
+		src := sources(man)[:2]
+		tokens := forcedSteps(man, len(src), steps)
 		d := encode(t, m, man, src)
 		defer d.Close()
 		if reserve {
@@ -102,4 +104,34 @@ func TestReserveCapsTheCache(t *testing.T) {
 			t.Fatalf("step %d: logits differ by %g with Reserve", s, d)
 		}
 	}
+}
+
+// TestBuffersReused runs two generations on one model and wants the second
+// Decoder to run on the first one's buffers (no new cache, logits or
+// cross-attention buffers) and to give the same logits; a third Decoder
+// open at the same time gets fresh ones.
+func TestBuffersReused(t *testing.T) {
+	man, m := openModel(t, testModels[0], GraphsMerged)
+	src := sources(man)[:2]
+	tokens := forcedSteps(man, len(src), 6)
+	d1 := encode(t, m, man, src)
+	want := run(t, d1, tokens)
+	self0, logits := &d1.self[0][0][0], &d1.logits[0]
+	d1.Close()
+	d2 := encode(t, m, man, src)
+	d3 := encode(t, m, man, src)
+	got := run(t, d2, tokens)
+	if &d2.self[0][0][0] != self0 || &d2.logits[0] != logits {
+		t.Error("the second Decoder did not reuse the first one's buffers")
+	}
+	if len(d3.self[0][0]) != 0 || &d3.logits[0] == logits {
+		t.Error("a Decoder open at the same time shares buffers")
+	}
+	for s := range got {
+		if d := maxDiff(got[s], want[s]); d != 0 {
+			t.Fatalf("step %d: logits differ by %g on reused buffers", s, d)
+		}
+	}
+	d2.Close()
+	d3.Close()
 }

@@ -114,11 +114,18 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (*Dec
 		pastT:   make([]*ort.Tensor[float32], 2*lay.layers),
 		presT:   make([]*ort.Tensor[float32], 2*lay.layers),
 	}
-	if m.rnn == nil {
-		d.hidden = make([]float32, rows*encLen*lay.hidden)
-	}
 	d.self[0] = make([][]float32, 2*lay.layers)
 	d.self[1] = make([][]float32, 2*lay.layers)
+	if m.rnn == nil {
+		if b := m.takeBuffers(); b != nil {
+			// Every buffer below is written before it is read (by the
+			// graphs' outputs), so stale contents do no harm.
+			d.logits = reuse(b.logits, rows*lay.vocab)
+			d.hidden = b.hidden
+			d.cross, d.self, d.scratch = b.cross, b.self, b.scratch
+		}
+		d.hidden = reuse(d.hidden, rows*encLen*lay.hidden)
+	}
 	tokens := make([]int64, rows*encLen)
 	for i, in := range inputs {
 		d.inputOf[i], d.rowEnc[i] = i, i
@@ -715,7 +722,10 @@ func (d *Decoder) Close() error {
 		d.r = nil
 	}
 	d.in, d.out = nil, nil
-	d.ids, d.mask, d.hidden, d.logits, d.cross = nil, nil, nil, nil, nil
+	if d.m.rnn == nil {
+		d.m.putBuffers(&bufferSet{logits: d.logits, hidden: d.hidden, scratch: d.scratch, cross: d.cross, self: d.self})
+	}
+	d.ids, d.mask, d.hidden, d.logits, d.cross, d.scratch = nil, nil, nil, nil, nil, nil
 	d.self = [2][][]float32{}
 	return nil
 }

@@ -51,6 +51,45 @@ type Model struct {
 	useCache [2]*ort.Tensor[bool] // use_cache_branch false and true (merged only)
 
 	trace atomic.Pointer[Trace] // set by SetTrace: runs are recorded into it
+
+	poolMu sync.Mutex
+	pool   []*bufferSet // the large buffers of closed Decoders, for the next Encode
+}
+
+// poolSize is how many closed Decoders' buffer sets a Model keeps.
+const poolSize = 2
+
+// bufferSet is the large buffers of a closed Decoder: reused by the next
+// Encode instead of allocated again (and, at batch 32 with beams, hundreds
+// of MB left for the garbage collector, which let the process grow by that
+// much from one request to the next).
+type bufferSet struct {
+	logits, hidden, scratch []float32
+	cross                   [][]float32
+	self                    [2][][]float32
+}
+
+// takeBuffers returns a pooled buffer set, or nil.
+func (m *Model) takeBuffers() *bufferSet {
+	m.poolMu.Lock()
+	defer m.poolMu.Unlock()
+	n := len(m.pool)
+	if n == 0 {
+		return nil
+	}
+	b := m.pool[n-1]
+	m.pool[n-1] = nil
+	m.pool = m.pool[:n-1]
+	return b
+}
+
+// putBuffers keeps b for a later Encode when the pool has room.
+func (m *Model) putBuffers(b *bufferSet) {
+	m.poolMu.Lock()
+	defer m.poolMu.Unlock()
+	if len(m.pool) < poolSize && !m.closed {
+		m.pool = append(m.pool, b)
+	}
 }
 
 // autoMerged is DecoderGraphs "auto": whether to run the merged decoder
@@ -185,6 +224,9 @@ func (m *Model) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.poolMu.Lock()
+	m.pool = nil
+	m.poolMu.Unlock()
 	var errs []error
 	if m.merged {
 		m.step.s = nil // the same session as first
