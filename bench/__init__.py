@@ -6,7 +6,7 @@ binding on and off), transformers' PyTorch generate() and CTranslate2
 Models: opus-mt-en-de- and t5-small-shaped random ones, and our seed model
 g2p (models/g2p-en; PyTorch is our own module, Optimum and CTranslate2 n/a).
 bench.ort_profile profiles the decoder-with-past graph by op type. See
-docs/performance.md and bench/NOTES-issue5.md.
+docs/performance.md.
 
     bench/run.sh --quick          t5-tiny and g2p, a few inputs, a minute or two
     bench/run.sh                  the documented table
