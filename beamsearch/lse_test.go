@@ -95,6 +95,17 @@ func BenchmarkLogSumExp(b *testing.B) {
 	for i := range x {
 		x[i] = float32(rng.NormFloat64() * 3)
 	}
+	benchKernelPaths(b, func(b *testing.B) {
+		for b.Loop() {
+			logSumExp(x)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/logit")
+	})
+}
+
+// benchKernelPaths runs body as sub-benchmarks "vector" (the kernels;
+// skipped where there are none) and "scalar".
+func benchKernelPaths(b *testing.B, body func(b *testing.B)) {
 	for _, vector := range []bool{true, false} {
 		name := "scalar"
 		if vector {
@@ -106,10 +117,7 @@ func BenchmarkLogSumExp(b *testing.B) {
 			}
 			defer func(v bool) { vectorLSE = v }(vectorLSE)
 			vectorLSE = vector
-			for b.Loop() {
-				logSumExp(x)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/logit")
+			body(b)
 		})
 	}
 }
@@ -205,25 +213,14 @@ func BenchmarkTopK(b *testing.B) {
 	lp := make([]float32, len(x))
 	const keep = 8
 	h := make([]candidate, 0, keep)
-	for _, vector := range []bool{true, false} {
-		name := "scalar"
-		if vector {
-			name = "vector"
+	benchKernelPaths(b, func(b *testing.B) {
+		for b.Loop() {
+			h = h[:0]
+			for beam := range int32(4) {
+				logSoftmax(lp, x)
+				h = offerAll(h, keep, lp, -float32(beam), beam)
+			}
 		}
-		b.Run(name, func(b *testing.B) {
-			if vector && !vectorLSE {
-				b.Skip("no vector kernels on this CPU or build")
-			}
-			defer func(v bool) { vectorLSE = v }(vectorLSE)
-			vectorLSE = vector
-			for b.Loop() {
-				h = h[:0]
-				for beam := range int32(4) {
-					logSoftmax(lp, x)
-					h = offerAll(h, keep, lp, -float32(beam), beam)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4*len(x)), "ns/logit")
-		})
-	}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4*len(x)), "ns/logit")
+	})
 }

@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from s2s_export.agreement import agreement  # equal sequences, mean equal prefix: one definition for both
+
 from . import models
 
 ROOT = models.ROOT
@@ -149,19 +151,6 @@ def pct(xs, q):
     lo = int(k)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
-def agreement(a, b) -> tuple[float, float]:
-    """agreement returns the share of equal sequences and the mean share of
-    tokens before the first difference."""
-    eq = sum(x == y for x, y in zip(a, b)) / len(a)
-    pre = []
-    for x, y in zip(a, b):
-        k = 0
-        while k < min(len(x), len(y)) and x[k] == y[k]:
-            k += 1
-        pre.append(k / max(len(x), len(y), 1))
-    return eq, sum(pre) / len(pre)
 
 
 def summarize(case, res, ref) -> dict:
