@@ -52,8 +52,9 @@ type Model struct {
 
 	trace atomic.Pointer[Trace] // set by SetTrace: runs are recorded into it
 
-	poolMu sync.Mutex
-	pool   []*bufferSet // the large buffers of closed Decoders, for the next Encode
+	poolMu     sync.Mutex
+	pool       []*bufferSet // the large buffers of closed Decoders, for the next Encode
+	poolClosed bool         // set by Close: keep no more buffers
 }
 
 // poolSize is how many closed Decoders' buffer sets a Model keeps.
@@ -87,7 +88,7 @@ func (m *Model) takeBuffers() *bufferSet {
 func (m *Model) putBuffers(b *bufferSet) {
 	m.poolMu.Lock()
 	defer m.poolMu.Unlock()
-	if len(m.pool) < poolSize && !m.closed {
+	if len(m.pool) < poolSize && !m.poolClosed {
 		m.pool = append(m.pool, b)
 	}
 }
@@ -225,7 +226,7 @@ func (m *Model) Close() error {
 	}
 	m.closed = true
 	m.poolMu.Lock()
-	m.pool = nil
+	m.pool, m.poolClosed = nil, true
 	m.poolMu.Unlock()
 	var errs []error
 	if m.merged {
