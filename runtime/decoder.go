@@ -606,14 +606,7 @@ func (d *Decoder) Reorder(src []int) error {
 		d.rows = n
 		return nil
 	}
-	d.next = grow(d.next[:0], n, 0)[:n]
-	moved := n != d.rows
-	for i, s := range src {
-		d.next[i] = d.inputOf[s]
-		if i < d.rows && d.next[i] != d.inputOf[i] {
-			moved = true
-		}
-	}
+	moved := d.mapInputs(src)
 	// Self-attention cache: gather side cur into the other side.
 	block := d.lay.heads * d.steps * d.lay.headDim
 	need := n * block
@@ -679,17 +672,26 @@ func (d *Decoder) Reorder(src []int) error {
 	return nil
 }
 
-// reorderRecurrent is Reorder for a recurrent model.
-func (d *Decoder) reorderRecurrent(src []int) error {
+// mapInputs sets d.next[i] to the input new row i continues and reports
+// whether any row now continues another input than before (rows dropped
+// or moved across inputs), which the per-input tensors must follow.
+func (d *Decoder) mapInputs(src []int) (moved bool) {
 	n := len(src)
 	d.next = grow(d.next[:0], n, 0)[:n]
-	moved := n != d.rows
+	moved = n != d.rows
 	for i, s := range src {
 		d.next[i] = d.inputOf[s]
 		if i < d.rows && d.next[i] != d.inputOf[i] {
 			moved = true
 		}
 	}
+	return moved
+}
+
+// reorderRecurrent is Reorder for a recurrent model.
+func (d *Decoder) reorderRecurrent(src []int) error {
+	n := len(src)
+	moved := d.mapInputs(src)
 	if err := d.reorderRNN(src, moved); err != nil {
 		return err
 	}
