@@ -83,22 +83,21 @@ def external_data_files(graph: Path) -> set[str]:
     import onnx
 
     model = onnx.load(str(graph), load_external_data=False)
-    names: set[str] = set()
+    return {kv.value for g in _graphs(model.graph) for t in g.initializer
+            for kv in t.external_data if kv.key == "location"}
 
-    def walk(g) -> None:
-        for t in g.initializer:
-            for kv in t.external_data:
-                if kv.key == "location":
-                    names.add(kv.value)
-        for n in g.node:
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    walk(a.g)
-                for sub in a.graphs:
-                    walk(sub)
 
-    walk(model.graph)
-    return names
+def _graphs(g):
+    """_graphs yields g and every subgraph under it (If branches, loop bodies), depth first."""
+    import onnx
+
+    yield g
+    for n in g.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(a.g)
+            for sub in a.graphs:
+                yield from _graphs(sub)
 
 
 def _check_out(src: Path, out: Path, force: bool) -> None:
@@ -235,17 +234,9 @@ def op_counts(path: Path) -> dict[str, int]:
 
     model = onnx.load(str(path), load_external_data=False)
     counts: dict[str, int] = {}
-
-    def walk(g) -> None:
+    for g in _graphs(model.graph):
         for n in g.node:
             counts[n.op_type] = counts.get(n.op_type, 0) + 1
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    walk(a.g)
-                for sub in a.graphs:
-                    walk(sub)
-
-    walk(model.graph)
     return counts
 
 
