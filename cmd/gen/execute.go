@@ -23,8 +23,9 @@ const usageHead = `gen generates text with a sequence-to-sequence model.
 Usage:
   gen -model DIR [flags] "text" ["text" ...]   one output line per text
   gen -model DIR [flags] < inputs.txt          one output line per input line
+`
 
-Flags (each also from the environment as S2S_<NAME>, or from a YAML file
+const flagsHead = `Flags (each also from the environment as S2S_<NAME>, or from a YAML file
 given with -config whose keys are the names with underscores; flags win over
 the environment, which wins over the file, which wins over the model's
 generation_config.json):
@@ -42,12 +43,23 @@ type jsonLine struct {
 }
 
 // Execute runs gen with args (without the program name).
+// A first argument that names a command (gen serve, ...) runs that command
+// with the arguments after it.
 func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if c, ok := commands[args[0]]; ok {
+			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
+		if len(commands) > 0 {
+			fmt.Fprintf(fs.Output(), "\nCommands (gen COMMAND -h for each):\n%s", commandList())
+		}
+		fmt.Fprint(fs.Output(), "\n"+flagsHead)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
