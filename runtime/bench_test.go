@@ -21,7 +21,7 @@ func BenchmarkStep(b *testing.B) {
 					}
 					ctx := context.Background()
 					tok := make([]int64, rows)
-					var d *Decoder
+					var d Decoder
 					b.ReportAllocs()
 					for b.Loop() {
 						if d == nil || d.Steps() == 64 {

@@ -80,7 +80,7 @@ func TestReserveCapsTheCache(t *testing.T) {
 		man, m := openModel(t, testModels[0], GraphsMerged)
 		src := sources(man)[:2]
 		tokens := forcedSteps(man, len(src), steps)
-		d := encode(t, m, man, src)
+		d := encode(t, m, man, src).(*optimumDecoder)
 		defer d.Close()
 		if reserve {
 			d.Reserve(steps)
@@ -114,12 +114,12 @@ func TestBuffersReused(t *testing.T) {
 	man, m := openModel(t, testModels[0], GraphsMerged)
 	src := sources(man)[:2]
 	tokens := forcedSteps(man, len(src), 6)
-	d1 := encode(t, m, man, src)
+	d1 := encode(t, m, man, src).(*optimumDecoder)
 	want := run(t, d1, tokens)
 	self0, logits := &d1.self[0][0][0], &d1.logits[0]
 	d1.Close()
-	d2 := encode(t, m, man, src)
-	d3 := encode(t, m, man, src)
+	d2 := encode(t, m, man, src).(*optimumDecoder)
+	d3 := encode(t, m, man, src).(*optimumDecoder)
 	got := run(t, d2, tokens)
 	if &d2.self[0][0][0] != self0 || &d2.logits[0] != logits {
 		t.Error("the second Decoder did not reuse the first one's buffers")

@@ -31,7 +31,7 @@ func forcedSteps(man *models.Manifest, rows, n int) [][]int64 {
 	return out
 }
 
-func encode(t testing.TB, m *Model, man *models.Manifest, inputs [][]int64) *Decoder {
+func encode(t testing.TB, m *Model, man *models.Manifest, inputs [][]int64) Decoder {
 	t.Helper()
 	d, err := m.Encode(context.Background(), inputs, man.PadTokenID)
 	if err != nil {
@@ -170,7 +170,7 @@ func TestReorderMatchesDirect(t *testing.T) {
 
 func TestReorderDoesOnlyNeededWork(t *testing.T) {
 	man, m := loadModel(t, testModels[0], GraphsSplit)
-	d := encode(t, m, man, sources(man)[:2])
+	d := encode(t, m, man, sources(man)[:2]).(*optimumDecoder)
 	if err := d.Reorder([]int{0, 0, 1, 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -332,8 +332,8 @@ func TestBadInputs(t *testing.T) {
 		want   string
 	}{
 		{"too few tokens", []int64{0, 0}, "2 tokens for 3 rows"},
-		{"negative token", []int64{0, -1, 0}, "negative token id -1"},
-		{"token past the vocabulary", []int64{0, int64(m.VocabSize()) + 1000, 0}, "decoder step 0"},
+		{"negative token", []int64{0, -1, 0}, "token id -1 outside the vocabulary"},
+		{"token past the vocabulary", []int64{0, int64(m.VocabSize()) + 1000, 0}, "outside the vocabulary [0, "},
 	}
 	for _, tc := range stepErr {
 		if _, err := d.Step(ctx, tc.tokens); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -480,7 +480,7 @@ func TestFirstStepSharedByBeams(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(graphs+"/"+tc.name, func(t *testing.T) {
 				tokens := append([][]int64{tc.first}, forcedSteps(man, 4, 3)[1:]...)
-				d := encode(t, m, man, src)
+				d := encode(t, m, man, src).(*optimumDecoder)
 				if err := d.Reorder([]int{0, 0, 1, 1}); err != nil {
 					t.Fatal(err)
 				}

@@ -149,7 +149,7 @@ func maxDiff(a, b []float32) float64 {
 
 // run feeds tokens[t] at step t to d and returns a copy of each step's
 // logits.
-func run(t testing.TB, d *Decoder, tokens [][]int64) [][]float32 {
+func run(t testing.TB, d Decoder, tokens [][]int64) [][]float32 {
 	t.Helper()
 	var out [][]float32
 	for step, tok := range tokens {

@@ -327,19 +327,40 @@ func (b *rnnBuffer) close() {
 	b.data = [2][]float32{}
 }
 
-// rnnDecoder is the state of a recurrent Decoder.
+var _ Decoder = (*rnnDecoder)(nil)
+
+// rnnDecoder is the Decoder of a recurrent model: the per-source constants
+// the encoder gave (encoder states, projected keys, masks) and the carried
+// states (LSTM h and c, input feeding), each carried state in two buffers
+// used in turn.
 type rnnDecoder struct {
+	rowState
 	consts  []rnnBuffer // per encoder output that a constant state reads (nil entries for the others)
 	carried []rnnBuffer // per carried state
 	cur     int         // side of the carried buffers that holds the state
 }
 
-// encodeRNN runs a recurrent model's encoder and starts its Decoder.
-func (m *Model) encodeRNN(ctx context.Context, d *Decoder, tokens []int64) error {
+// encodeRNN runs a recurrent model's encoder over b and starts its Decoder.
+func (m *Model) encodeRNN(ctx context.Context, b batch) (*rnnDecoder, error) {
 	rl := m.rnn
-	rows, encLen := d.rows, d.encLen
-	r := &rnnDecoder{consts: make([]rnnBuffer, len(rl.encOut)), carried: make([]rnnBuffer, 0, len(rl.states))}
-	d.r = r
+	d := &rnnDecoder{rowState: m.newRowState(b), consts: make([]rnnBuffer, len(rl.encOut)), carried: make([]rnnBuffer, 0, len(rl.states))}
+	if err := d.makeIDsLogits(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.encode(ctx, b); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// encode runs the encoder graph over b and sets the states from its
+// outputs.
+func (d *rnnDecoder) encode(ctx context.Context, b batch) error {
+	m := d.m
+	rl := m.rnn
+	rows, encLen := b.rows, b.encLen
 	outs := make([]rnnBuffer, len(rl.encOut))
 	defer func() {
 		for i := range outs {
@@ -354,17 +375,24 @@ func (m *Model) encodeRNN(ctx context.Context, d *Decoder, tokens []int64) error
 		}
 		out[i] = outs[i].t[0]
 	}
-	tokensT, err := header(tokens, int64(rows), int64(encLen))
+	tokensT, err := header(b.tokens, int64(rows), int64(encLen))
 	if err != nil {
 		return fmt.Errorf("runtime: encode: %w", err)
 	}
 	defer tokensT.Destroy()
+	// The step graph does not take the source mask; a constant state
+	// carries what it needs.
+	maskT, err := header(b.mask, int64(rows), int64(encLen))
+	if err != nil {
+		return fmt.Errorf("runtime: encode: %w", err)
+	}
+	defer maskT.Destroy()
 	in := make([]ort.Value, len(rl.encIn))
 	for i, s := range rl.encIn {
 		if s.kind == slotIDs {
 			in[i] = tokensT
 		} else {
-			in[i] = d.maskT
+			in[i] = maskT
 		}
 	}
 	if err := m.run(ctx, &m.enc, in, out); err != nil {
@@ -372,31 +400,34 @@ func (m *Model) encodeRNN(ctx context.Context, d *Decoder, tokens []int64) error
 	}
 	for _, st := range rl.states {
 		if st.carried {
-			b := rnnBuffer{shape: st.tensor}
-			r.carried = append(r.carried, b)
-			c := &r.carried[len(r.carried)-1]
+			d.carried = append(d.carried, rnnBuffer{shape: st.tensor})
+			c := &d.carried[len(d.carried)-1]
 			for side := range 2 {
 				if err := c.remake(side, rows, encLen); err != nil {
 					return err
 				}
 			}
 			copy(c.data[0], outs[st.init].data[0])
-		} else if r.consts[st.init].t[0] == nil {
+		} else if d.consts[st.init].t[0] == nil {
 			// Adopt the encoder's buffer and header.
-			r.consts[st.init] = outs[st.init]
+			d.consts[st.init] = outs[st.init]
 			outs[st.init] = rnnBuffer{}
 		}
 	}
-	// The step graph does not take the source mask; a constant state
-	// carries what it needs.
-	release(&d.maskT)
-	d.mask = nil
 	return nil
 }
 
-// stepRNN runs one step of a recurrent model.
-func (d *Decoder) stepRNN(ctx context.Context, tokens []int64) ([]float32, error) {
-	rl, r := d.m.rnn, d.r
+// Reserve does nothing: a recurrent state does not grow with the output.
+func (d *rnnDecoder) Reserve(int) {}
+
+// Step feeds one token per row and returns the logits of the next
+// position, row-major, Rows()*VocabSize() long, in the Decoder's own
+// buffer (valid until the next Step, Reorder or Close).
+func (d *rnnDecoder) Step(ctx context.Context, tokens []int64) ([]float32, error) {
+	if err := d.checkStep(tokens); err != nil {
+		return nil, err
+	}
+	rl := d.m.rnn
 	copy(d.ids, tokens)
 	d.in = d.in[:0]
 	for _, si := range rl.stepIn {
@@ -404,9 +435,9 @@ func (d *Decoder) stepRNN(ctx context.Context, tokens []int64) ([]float32, error
 		case si < 0:
 			d.in = append(d.in, d.idsT)
 		case rl.states[si].carried:
-			d.in = append(d.in, r.carried[rl.carryIdx[si]].t[r.cur])
+			d.in = append(d.in, d.carried[rl.carryIdx[si]].t[d.cur])
 		default:
-			d.in = append(d.in, r.consts[rl.states[si].init].t[0])
+			d.in = append(d.in, d.consts[rl.states[si].init].t[0])
 		}
 	}
 	d.out = d.out[:0]
@@ -414,60 +445,73 @@ func (d *Decoder) stepRNN(ctx context.Context, tokens []int64) ([]float32, error
 		if si < 0 {
 			d.out = append(d.out, d.logitsT)
 		} else {
-			d.out = append(d.out, r.carried[rl.carryIdx[si]].t[1-r.cur])
+			d.out = append(d.out, d.carried[rl.carryIdx[si]].t[1-d.cur])
 		}
 	}
 	if err := d.m.run(ctx, &d.m.step, d.in, d.out); err != nil {
 		return nil, fmt.Errorf("runtime: decoder step %d: %w", d.steps, err)
 	}
-	r.cur = 1 - r.cur
+	d.cur = 1 - d.cur
 	d.steps++
-	return d.logits[:d.rows*d.lay.vocab], nil
+	return d.logits[:d.rows*d.vocab], nil
 }
 
-// reorderRNN gathers the carried states by src (into their spare side) and,
-// when moved, the constants.
-func (d *Decoder) reorderRNN(src []int, moved bool) error {
-	r := d.r
+// Reorder makes new row i continue the history of current row src[i]: it
+// gathers the carried states (into their spare side) and, when rows
+// change input, the constants.
+func (d *rnnDecoder) Reorder(src []int) error {
+	if identity, err := d.checkReorder(src); identity || err != nil {
+		return err
+	}
 	n := len(src)
-	for i := range r.carried {
-		c := &r.carried[i]
-		if err := c.remake(1-r.cur, n, d.encLen); err != nil {
+	moved := d.mapInputs(src)
+	for i := range d.carried {
+		c := &d.carried[i]
+		if err := c.remake(1-d.cur, n, d.encLen); err != nil {
 			return err
 		}
-		c.gather(1-r.cur, r.cur, src, d.rows, d.encLen)
+		c.gather(1-d.cur, d.cur, src, d.rows, d.encLen)
 	}
-	for i := range r.carried {
-		if err := r.carried[i].remake(r.cur, n, d.encLen); err != nil {
+	for i := range d.carried {
+		if err := d.carried[i].remake(d.cur, n, d.encLen); err != nil {
 			return err
 		}
 	}
-	r.cur = 1 - r.cur
-	if !moved {
-		return nil
+	d.cur = 1 - d.cur
+	if moved {
+		for i := range d.consts {
+			c := &d.consts[i]
+			if c.t[0] == nil {
+				continue
+			}
+			// Gather into side 1, then make it side 0.
+			if err := c.remake(1, n, d.encLen); err != nil {
+				return err
+			}
+			c.gather(1, 0, src, d.rows, d.encLen)
+			release(&c.t[0])
+			c.data[0], c.data[1] = c.data[1], nil
+			c.t[0], c.t[1] = c.t[1], nil
+		}
 	}
-	for i := range r.consts {
-		c := &r.consts[i]
-		if c.t[0] == nil {
-			continue
-		}
-		// Gather into side 1, then make it side 0.
-		if err := c.remake(1, n, d.encLen); err != nil {
-			return err
-		}
-		c.gather(1, 0, src, d.rows, d.encLen)
-		release(&c.t[0])
-		c.data[0], c.data[1] = c.data[1], nil
-		c.t[0], c.t[1] = c.t[1], nil
+	d.inputOf = append(d.inputOf[:0], d.next...)
+	if n != d.rows {
+		d.rows = n
+		return d.makeIDsLogits()
 	}
 	return nil
 }
 
-func (r *rnnDecoder) close() {
-	for i := range r.consts {
-		r.consts[i].close()
+// Close releases the Decoder's tensors. Closing twice is harmless.
+func (d *rnnDecoder) Close() error {
+	if !d.closeRows() {
+		return nil
 	}
-	for i := range r.carried {
-		r.carried[i].close()
+	for i := range d.consts {
+		d.consts[i].close()
 	}
+	for i := range d.carried {
+		d.carried[i].close()
+	}
+	return nil
 }
