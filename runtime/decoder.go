@@ -194,8 +194,9 @@ func (m *Model) newRowState(b batch) rowState {
 
 // Encode runs the encoder once over inputs, padded on the right with padID
 // to the longest (padded positions are masked out; a negative padID pads
-// with 0), and returns a Decoder with one row per input. The context is
-// checked before each graph run; a run in progress is not interrupted.
+// with 0), and returns a Decoder with one row per input. When ctx ends,
+// the graph run in flight stops at its next node and returns an error
+// wrapping ctx's cause (so do the Decoder's Steps).
 func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (Decoder, error) {
 	b, err := padBatch(inputs, padID)
 	if err != nil {

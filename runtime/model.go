@@ -51,6 +51,7 @@ type Model struct {
 	useCache [2]*ort.Tensor[bool] // use_cache_branch false and true (merged only)
 
 	trace atomic.Pointer[Trace] // set by SetTrace: runs are recorded into it
+	runs  runSet                // the run options of runs in flight, which Close stops
 
 	poolMu     sync.Mutex
 	pool       []*bufferSet // the large buffers of closed Decoders, for the next Encode
@@ -216,9 +217,12 @@ func (m *Model) Layers() int { return m.lay.layers }
 // Merged reports whether the model runs the merged decoder graph.
 func (m *Model) Merged() bool { return m.merged }
 
-// Close releases the sessions. Decoders of the model must be closed first;
-// later Encode calls and Steps return ErrClosed. Closing twice is harmless.
+// Close stops the graph runs in flight (each returns an error wrapping
+// ErrClosed at its next node), waits for them to return and releases the
+// sessions. Later Encode calls and Steps return ErrClosed; Decoders still
+// open only need their Close. Closing twice is harmless.
 func (m *Model) Close() error {
+	m.runs.close()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -250,24 +254,37 @@ func (m *Model) Close() error {
 	return nil
 }
 
-// run runs s with the model held open.
+// run runs s with the model held open. The run stops between two nodes
+// when ctx ends (the error wraps ctx's cause) or the Model is closed (the
+// error wraps ErrClosed).
 func (m *Model) run(ctx context.Context, s *session, in, out []ort.Value) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("runtime: %w", err)
+		return fmt.Errorf("runtime: %w", context.Cause(ctx))
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
 		return fmt.Errorf("%w: the model was closed; load it again", ErrClosed)
 	}
+	r, err := m.runs.start()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, r.terminate)
 	t := m.trace.Load()
-	if t == nil {
-		return s.s.Run(in, out)
+	var start time.Time
+	if t != nil {
+		start = time.Now()
 	}
-	start := time.Now()
-	err := s.s.Run(in, out)
-	if err == nil {
-		t.record(s, in, out, time.Since(start))
+	err = s.s.RunWithOptions(in, out, r.ro)
+	elapsed := time.Since(start)
+	flagged := !stop()
+	if flagged {
+		<-r.fired // the AfterFunc has set the flag: wait until it is done with r
 	}
-	return err
+	closed := m.runs.end(r, flagged)
+	if err == nil && t != nil {
+		t.record(s, in, out, elapsed)
+	}
+	return runStopped(ctx, closed, err)
 }
