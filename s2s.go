@@ -79,8 +79,12 @@ type Generator struct {
 	tok      *tokenizer.Tokenizer
 	defaults beamsearch.Options
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	running  int           // requests in flight
+	drained  chan struct{} // closed when running drops to 0 after closed is set
+	stopping context.Context
+	stopAll  context.CancelCauseFunc // ends every running request's context, cause ErrClosed
 }
 
 // ErrClosed is returned by a Generator used after Close; check with errors.Is.
@@ -105,19 +109,97 @@ func Open(dir string, opts Options) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc)}, nil
+	g := &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc)}
+	g.stopping, g.stopAll = context.WithCancelCause(context.Background())
+	return g, nil
 }
 
-// Close releases the model's ONNX Runtime sessions. Requests still running
-// must finish first.
+// Close stops the requests still running (each returns an error that
+// errors.Is(err, ErrClosed) reports, within one graph node), waits for them
+// to return and releases the model's ONNX Runtime sessions. Later requests
+// get ErrClosed. Closing twice is harmless. Shutdown lets running requests
+// finish first.
 func (g *Generator) Close() error {
+	_, err := g.shutdown(nil)
+	return err
+}
+
+// Shutdown refuses new requests (ErrClosed), waits until the running ones
+// have finished or ctx ends, whichever comes first, then stops those still
+// running as Close does and releases the sessions. It returns ctx's error
+// when it had to stop requests, else the error of releasing the sessions.
+func (g *Generator) Shutdown(ctx context.Context) error {
+	stopped, err := g.shutdown(ctx.Done())
+	if stopped {
+		return errors.Join(ctx.Err(), err)
+	}
+	return err
+}
+
+// shutdown closes the Generator once running requests are done or done
+// is closed (nil: at once); it reports whether it had to stop requests.
+func (g *Generator) shutdown(done <-chan struct{}) (stopped bool, err error) {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return false, nil
+	}
+	g.closed = true
+	var drained chan struct{}
+	if g.running > 0 {
+		drained = make(chan struct{})
+		g.drained = drained
+	}
+	g.mu.Unlock()
+	if drained != nil {
+		if done != nil {
+			select {
+			case <-drained:
+			case <-done:
+				stopped = true
+			}
+		} else {
+			stopped = true
+		}
+		if stopped {
+			g.stopAll(ErrClosed)
+			<-drained
+		}
+	}
+	g.stopAll(ErrClosed)
+	return stopped, g.model.Close()
+}
+
+// begin registers a request and returns its context, which ends with ctx
+// or when the Generator is closed, and the function that ends the request.
+func (g *Generator) begin(ctx context.Context) (context.Context, func(), error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return nil
+		return nil, nil, ErrClosed
 	}
-	g.closed = true
-	return g.model.Close()
+	g.running++
+	rctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(g.stopping, func() { cancel(ErrClosed) })
+	return rctx, func() {
+		stop()
+		cancel(nil)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.running--; g.running == 0 && g.drained != nil {
+			close(g.drained)
+			g.drained = nil
+		}
+	}, nil
+}
+
+// closedErr returns ErrClosed (wrapped) when the Generator's Close ended the
+// request of ctx, else err as it is.
+func closedErr(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: closed while the request ran (%v)", ErrClosed, err)
+	}
+	return err
 }
 
 // Defaults returns the generation options the model asks for: generate()'s
@@ -135,7 +217,9 @@ func (g *Generator) Manifest() *models.Manifest { return g.manifest }
 func (g *Generator) Tokenizer() *tokenizer.Tokenizer { return g.tok }
 
 // Generate runs one request over inputs, generated together as one batch.
-// stream may be nil.
+// stream may be nil. When ctx ends the request stops within one graph node
+// (ONNX Runtime's terminate flag) and returns an error wrapping ctx's
+// cause; when the Generator is closed meanwhile, one wrapping ErrClosed.
 func (g *Generator) Generate(ctx context.Context, inputs []string, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one text")
@@ -171,12 +255,17 @@ func (g *Generator) GenerateText(ctx context.Context, input string, opts Generat
 
 // GenerateIDs runs one request over already tokenized inputs.
 func (g *Generator) GenerateIDs(ctx context.Context, ids [][]int64, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
-	g.mu.Lock()
-	closed := g.closed
-	g.mu.Unlock()
-	if closed {
-		return nil, ErrClosed
+	ctx, end, err := g.begin(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer end()
+	outs, err := g.generateIDs(ctx, ids, opts, stream)
+	return outs, closedErr(ctx, err)
+}
+
+// generateIDs is GenerateIDs for a registered request.
+func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one token sequence")
 	}
