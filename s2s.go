@@ -17,6 +17,8 @@ type Options struct {
 	// Runtime configures ONNX Runtime: library path, provider, threads,
 	// graph optimization and which decoder graphs to run.
 	Runtime runtime.Options
+	// Limits bound each request; zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // GenerateOptions are the per-request options, named after the Hugging Face
@@ -78,6 +80,7 @@ type Generator struct {
 	model    *runtime.Model
 	tok      *tokenizer.Tokenizer
 	defaults beamsearch.Options
+	limits   Limits
 
 	mu       sync.Mutex
 	closed   bool
@@ -93,6 +96,9 @@ var ErrClosed = errors.New("s2s: generator is closed")
 // Open loads the model directory dir: the graphs, the tokenizer and the
 // generation defaults from generation_config.json.
 func Open(dir string, opts Options) (*Generator, error) {
+	if err := opts.Limits.Validate(); err != nil {
+		return nil, err
+	}
 	m, err := models.Load(dir)
 	if err != nil {
 		return nil, err
@@ -109,7 +115,7 @@ func Open(dir string, opts Options) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc)}
+	g := &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc), limits: opts.Limits.WithDefaults()}
 	g.stopping, g.stopAll = context.WithCancelCause(context.Background())
 	return g, nil
 }
@@ -213,6 +219,9 @@ func (g *Generator) Defaults() GenerateOptions {
 // Manifest returns what the model directory says of the model.
 func (g *Generator) Manifest() *models.Manifest { return g.manifest }
 
+// Limits returns the limits each request is checked against.
+func (g *Generator) Limits() Limits { return g.limits }
+
 // Tokenizer returns the model's tokenizer.
 func (g *Generator) Tokenizer() *tokenizer.Tokenizer { return g.tok }
 
@@ -268,6 +277,9 @@ func (g *Generator) GenerateIDs(ctx context.Context, ids [][]int64, opts Generat
 func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one token sequence")
+	}
+	if err := g.limits.check(ids, opts); err != nil {
+		return nil, err
 	}
 	vocab := g.model.VocabSize()
 	if err := opts.Validate(vocab); err != nil {
