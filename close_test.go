@@ -39,6 +39,9 @@ func startRequests(t *testing.T, g *s2s.Generator, n, tokens int) <-chan error {
 				}
 				return nil
 			})
+			if first { // it failed before its first token: do not wait for it
+				started.Done()
+			}
 			errs <- err
 		}()
 	}
@@ -52,7 +55,7 @@ func startRequests(t *testing.T, g *s2s.Generator, n, tokens int) <-chan error {
 // and the running decoders share no memory unguarded.
 func TestCloseStopsRunningRequests(t *testing.T) {
 	g := open(t, filepath.Join("testdata", "t5-tiny"), s2s.Options{Runtime: runtime.Options{IntraOpThreads: 1}})
-	errs := startRequests(t, g, 3, 2000)
+	errs := startRequests(t, g, 3, 1000)
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +97,7 @@ func TestShutdownDrains(t *testing.T) {
 	})
 	t.Run("stop", func(t *testing.T) {
 		g := open(t, dir, s2s.Options{Runtime: runtime.Options{IntraOpThreads: 1}})
-		errs := startRequests(t, g, 2, 2000)
+		errs := startRequests(t, g, 2, 1000)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
 		if err := g.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
