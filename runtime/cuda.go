@@ -163,6 +163,9 @@ var cudaReady struct {
 // own, finds them by soname.
 func checkCUDA(dir string, id int, driver string, preload bool) (CUDAReport, error) {
 	r := CUDAReport{Dir: dir}
+	if !filepath.IsAbs(dir) {
+		return r, fmt.Errorf("%w (%q is not an absolute directory)", ErrNoCUDA, dir)
+	}
 	for _, f := range cudaProviderFiles {
 		if !isFile(filepath.Join(dir, f)) {
 			return r, fmt.Errorf("%w (%s has no %s)", ErrNoCUDA, dir, f)

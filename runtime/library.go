@@ -155,6 +155,28 @@ func LoadedLibrary() (path, file, version string) {
 	return lib.path, lib.file, lib.version
 }
 
+// LibraryInfo is what ProbeLibrary learns of a library.
+type LibraryInfo struct {
+	Version string // ONNX Runtime's version string
+	File    string // the file the dynamic loader opened (a bare name resolved)
+}
+
+// ProbeLibrary opens the library at path (a file, or a bare name for the
+// system's library paths) on its own, without creating its environment,
+// and returns its version and file. A missing, broken or too old library
+// is an error (ErrNotLibrary, ErrLibraryTooOld).
+func ProbeLibrary(path string) (LibraryInfo, error) {
+	p, err := checkLibrary(path)
+	if err != nil {
+		return LibraryInfo{}, err
+	}
+	info := LibraryInfo{Version: p.version, File: p.file}
+	if info.File == "" {
+		info.File = path
+	}
+	return info, nil
+}
+
 // checkLibrary loads path on its own to tell a missing, broken or too old
 // library apart before onnxruntime_go loads it for good.
 func checkLibrary(path string) (probeResult, error) {

@@ -249,18 +249,25 @@ func searchLibrary(e searchEnv, explicit, provider string, all bool) (string, []
 	if all && e.wd != "" {
 		if p, ok := searchUp(e.wd, rel); ok {
 			r, _ := filepath.Rel(e.wd, filepath.Dir(p))
-			places = append(places, LibraryPlace{Where: PlaceWorkingDir, Path: p,
-				Skip: "never loaded unless named: a directory you run gen in may hold anything; to use it, pass -ort-lib " + r})
+			why := "never loaded unless named: a directory you run gen in may hold anything; to use it, pass -ort-lib " + r
+			if chosen != "" && sameLibrary(p, chosen) {
+				why = "the same file as the library chosen"
+			}
+			places = append(places, LibraryPlace{Where: PlaceWorkingDir, Path: p, Skip: why})
 		}
 	}
 
 	if chosen != "" {
 		return chosen, places, nil
 	}
-	err := fmt.Errorf("%w (looked at %s, %s next to the executable and in the repository it was built in, the per-user cache and the system's library paths; the working directory is searched only when named, e.g. -ort-lib %s)",
-		ErrLibraryNotFound, LibraryEnv, filepath.Dir(rel), filepath.Dir(rel))
+	looked := fmt.Sprintf("looked at -ort-lib, %s, %s next to the executable and in the repository it was built in, the per-user cache and the system's library paths; the working directory only when named, e.g. -ort-lib %s",
+		LibraryEnv, filepath.Dir(rel), filepath.Dir(rel))
+	var err error = fmt.Errorf("%w (%s)", ErrLibraryNotFound, looked)
 	if provider == ProviderCUDA {
-		err = fmt.Errorf("runtime: no CUDA build of ONNX Runtime found; run gen ort install --cuda (or scripts/setup.sh ort-cuda in the repository), or set ONNXRUNTIME_LIB to a CUDA build: %w: %w", ErrNoCUDA, err)
+		err = &sentinels{
+			msg:  "runtime: no CUDA build of ONNX Runtime found; run gen ort install --cuda (or scripts/setup.sh ort-cuda in the repository), or set ONNXRUNTIME_LIB / -ort-lib to a CUDA build of libonnxruntime.so.1 (" + looked + ")",
+			errs: []error{ErrLibraryNotFound, ErrNoCUDA},
+		}
 	}
 	return "", places, err
 }
@@ -293,3 +300,13 @@ func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
 }
+
+// sentinels is an error with its own message that matches (errors.Is)
+// several sentinel errors without repeating their messages.
+type sentinels struct {
+	msg  string
+	errs []error
+}
+
+func (e *sentinels) Error() string   { return e.msg }
+func (e *sentinels) Unwrap() []error { return e.errs }
