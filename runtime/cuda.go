@@ -108,7 +108,7 @@ var ErrCUDALibraryMissing = errors.New("runtime: a CUDA library is missing")
 // ErrNoCUDADriver is returned (wrapped) when the NVIDIA driver's
 // libcuda.so.1 cannot be loaded, or is too old for the CUDA build; check
 // with errors.Is.
-var ErrNoCUDADriver = errors.New("runtime: no usable NVIDIA driver (libcuda.so.1)")
+var ErrNoCUDADriver = errors.New("runtime: no usable NVIDIA driver")
 
 // ErrNoCUDADevice is returned (wrapped) when the driver loads but finds no
 // CUDA device, or not the one asked for; check with errors.Is.

@@ -113,7 +113,13 @@ func runDoctor(_ context.Context, args []string, _ io.Reader, stdout, stderr io.
 	path, err := d.library(*ortLib, *provider)
 	d.cuda(*ortLib, *provider, *device, path, err)
 	if *model != "" {
-		d.model(*model, *ortLib)
+		// The graphs are read with the library found for the provider (a
+		// CUDA build reads them on the CPU as well), or the one named.
+		lib := *ortLib
+		if err == nil {
+			lib = path
+		}
+		d.model(*model, lib)
 	}
 	if len(d.fixes) == 0 {
 		fmt.Fprintln(stdout, "Nothing to fix.")
