@@ -270,6 +270,21 @@ func TestSearchOrder(t *testing.T) {
 			t.Fatalf("cuda: got %v, want ErrLibraryNotFound and ErrNoCUDA saying gen ort install --cuda", err)
 		}
 	})
+	t.Run("a relative LD_LIBRARY_PATH entry does not reach the working directory", func(t *testing.T) {
+		e := env(map[string]string{"LD_LIBRARY_PATH": "/usr/lib:.ort/lib"}, true)
+		e.exe, e.buildRoot, e.cacheRoot = filepath.Join(t.TempDir(), "gen"), t.TempDir(), t.TempDir()
+		_, places, err := searchLibrary(e, "", ProviderCPU, false)
+		if err == nil {
+			t.Fatal("the system search went ahead with LD_LIBRARY_PATH pointing into the working directory")
+		}
+		if last := places[len(places)-1]; last.Where != PlaceSystem || !strings.Contains(last.Skip, `relative entry ".ort/lib"`) {
+			t.Errorf("system place %+v", last)
+		}
+		e.getenv = func(k string) string { return map[string]string{"LD_LIBRARY_PATH": ":/usr/lib"}[k] } // "" is the working directory
+		if _, _, err := searchLibrary(e, "", ProviderCPU, false); err != nil {
+			t.Errorf("an empty entry with no library in the working directory: %v", err)
+		}
+	})
 	t.Run("an incomplete cache installation is passed over", func(t *testing.T) {
 		root := t.TempDir()
 		fakeFile(t, filepath.Join(ortinstall.LibDir(root, "1.30.0", ortinstall.VariantCPU), "libonnxruntime.so.1")) // no stamp

@@ -229,6 +229,10 @@ func searchLibrary(e searchEnv, explicit, provider string, all bool) (string, []
 	// 6: the system's library paths.
 	if all && chosen != "" {
 		places = append(places, LibraryPlace{Where: PlaceSystem, Skip: "not looked at: an earlier place comes first"})
+	} else if entry, p, ok := relativeLibraryPath(e, []string{"libonnxruntime.so.1", "libonnxruntime.so"}); ok {
+		// dlopen would take it from the working directory.
+		places = append(places, LibraryPlace{Where: PlaceSystem, Path: p,
+			Skip: fmt.Sprintf("not looked at: LD_LIBRARY_PATH has the relative entry %q, through which dlopen would load %s from the working directory; name the library with -ort-lib instead", entry, p)})
 	} else {
 		found := false
 		for _, name := range []string{"libonnxruntime.so.1", "libonnxruntime.so"} {
@@ -270,6 +274,23 @@ func searchLibrary(e searchEnv, explicit, provider string, all bool) (string, []
 		}
 	}
 	return "", places, err
+}
+
+// relativeLibraryPath reports an empty or relative LD_LIBRARY_PATH entry
+// (empty means the working directory) under which one of names exists,
+// relative to the working directory, and that file.
+func relativeLibraryPath(e searchEnv, names []string) (entry, path string, ok bool) {
+	for _, entry := range strings.Split(e.getenv("LD_LIBRARY_PATH"), ":") {
+		if filepath.IsAbs(entry) || e.wd == "" {
+			continue
+		}
+		for _, name := range names {
+			if p := filepath.Join(e.wd, entry, name); isFile(p) {
+				return entry, p, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // setupStep is the scripts/setup.sh step that fetches the library for provider.
