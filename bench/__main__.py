@@ -40,6 +40,9 @@ def parse_args(argv):
     p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
     p.add_argument("--decoder-graphs", default="merged", choices=["split", "merged"],
                    help="decoder graphs of the ONNX engines (default merged, what the Go host runs on the CPU by default)")
+    p.add_argument("--provider", default="cpu", choices=["cpu", "cuda"],
+                   help="where the engines run: cpu, or cuda (the Go host on .ort/cuda/lib, Optimum on the CUDA provider of "
+                   "onnxruntime-gpu, CTranslate2 and PyTorch on the GPU; scripts/gpu-check.sh sets it up)")
     p.add_argument("--no-limit", dest="limit", action="store_false", help="skip the limit L of the Go host")
     p.add_argument("--ort-config", default="", help="ONNX Runtime session config entries for the ONNX engines (Go host and "
                    "Optimum), key=value[,key=value...], e.g. session.intra_op.allow_spinning=0")
@@ -205,7 +208,7 @@ def run(a, log=print) -> tuple[list[dict], bool]:
         base = dict(model=str(model.onnx), intra_op_threads=a.intra, inter_op_threads=a.inter,
                     decoder_graphs=a.decoder_graphs, cases=cases, checkpoint=str(model.checkpoint),
                     tokenizer=str(model.checkpoint), kind=model.kind,
-                    session_config=a.session_config, disable_mem_arena=a.no_arena)
+                    session_config=a.session_config, disable_mem_arena=a.no_arena, provider=a.provider)
         results = {}
         with tempfile.TemporaryDirectory() as tmp:
             for engine in a.engines:
@@ -215,7 +218,7 @@ def run(a, log=print) -> tuple[list[dict], bool]:
                     continue
                 if engine in (GO_ENGINE, GO_INT8):
                     spec = {k: base[k] for k in ("model", "intra_op_threads", "inter_op_threads", "decoder_graphs", "cases",
-                                                 "session_config", "disable_mem_arena")}
+                                                 "session_config", "disable_mem_arena", "provider")}
                     spec["limit"] = a.limit
                 if engine == GO_INT8:
                     try:
@@ -265,7 +268,7 @@ def main(argv=None) -> int:
     print(table(rows))
     extra = "".join([f"; ORT config {a.ort_config}" if a.session_config else "", "; arena off" if a.no_arena else "",
                      "; all cases of an engine in one process" if a.one_process else "; a process per case"])
-    print(f"\nthreads intra {a.intra} inter {a.inter}; {a.reps} reps; decoder graphs {a.decoder_graphs}{extra}; "
+    print(f"\nprovider {a.provider}; threads intra {a.intra} inter {a.inter}; {a.reps} reps; decoder graphs {a.decoder_graphs}{extra}; "
           f"machine {'BUSY (g2p-train running): timings are not meaningful' if busy else 'no training run'}, "
           f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
     print("token counts: " + ("every engine generated the forced number of tokens" if ok else "MISMATCH (rows marked (!))"))

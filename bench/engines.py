@@ -60,9 +60,28 @@ def _padded(batch, pad):
     return ids, mask
 
 
+def cuda_preload(spec: dict) -> None:
+    """cuda_preload makes onnxruntime-gpu load the CUDA 13 and cuDNN libraries
+    of .ort/cuda/lib (scripts/setup.sh ort-cuda) before torch loads its own
+    CUDA 12 ones: cuDNN has one soname for both, and the first loaded wins."""
+    if spec.get("provider") != "cuda":
+        return
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise SystemExit("bench.engines: this onnxruntime has no CUDA provider; install onnxruntime-gpu "
+                         "(scripts/gpu-check.sh does, into .venv-gpu)")
+    lib = Path(__file__).resolve().parent.parent / ".ort" / "cuda" / "lib"
+    if lib.is_dir():
+        ort.preload_dlls(cuda=True, cudnn=True, directory=str(lib))
+
+
 def hf_generator(engine: str, spec: dict):
     """hf_generator returns a function generating one batch through
     transformers' generate() on PyTorch or on Optimum's ORT model."""
+    cuda = spec.get("provider") == "cuda"
+    if cuda and engine != "pytorch":
+        cuda_preload(spec)
     import torch
 
     torch.set_num_threads(spec["intra_op_threads"])
@@ -74,6 +93,8 @@ def hf_generator(engine: str, spec: dict):
         from transformers import AutoModelForSeq2SeqLM
 
         model = AutoModelForSeq2SeqLM.from_pretrained(spec["checkpoint"], local_files_only=True).eval()
+        if cuda:
+            model = model.to("cuda")
     else:
         import onnxruntime as ort
         from optimum.onnxruntime import ORTModelForSeq2SeqLM
@@ -85,13 +106,16 @@ def hf_generator(engine: str, spec: dict):
         for k, v in (spec.get("session_config") or {}).items():
             so.add_session_config_entry(k, v)
         model = ORTModelForSeq2SeqLM.from_pretrained(
-            spec["model"], local_files_only=True, provider="CPUExecutionProvider", session_options=so,
+            spec["model"], local_files_only=True, provider="CUDAExecutionProvider" if cuda else "CPUExecutionProvider",
+            session_options=so,
             use_io_binding=engine == "optimum-iobinding", use_merged=spec.get("decoder_graphs") == "merged")
     pad = model.generation_config.pad_token_id
     pad = 0 if pad is None else pad
 
     def gen(batch, case):
         ids, mask = _padded(batch, pad)
+        if cuda:
+            ids, mask = ids.to(model.device), mask.to(model.device)
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, num_beams=case["beams"],
                                  num_return_sequences=1, min_new_tokens=case["new_tokens"],
@@ -137,7 +161,10 @@ def ct2_generator(engine: str, spec: dict):
 
     tok = AutoTokenizer.from_pretrained(spec["tokenizer"], local_files_only=True)
     compute = engine.removeprefix("ct2-")
-    tr = ctranslate2.Translator(spec["ct2"], device="cpu", compute_type=compute,
+    # On CUDA, CTranslate2's wheel links CUDA 12's cuBLAS: the one torch's
+    # nvidia packages bring (transformers has imported torch by now).
+    device = "cuda" if spec.get("provider") == "cuda" else "cpu"
+    tr = ctranslate2.Translator(spec["ct2"], device=device, compute_type=compute,
                                 inter_threads=spec["inter_op_threads"], intra_threads=spec["intra_op_threads"])
 
     def gen(batch, case):

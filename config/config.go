@@ -257,7 +257,7 @@ var keys = []key{
 	{"stream", kBool, "print text as it is generated (greedy and sampling: each token; beam search: the prefix all beams agree on)", setBool(func(c *Config, b bool) { c.Stream = b })},
 	{"batch_size", kInt, "generate this many stdin lines together (default 1)", setInt(func(c *Config, n int) { c.BatchSize = n })},
 
-	{"ort_lib", kString, "path of libonnxruntime.so (default: $ONNXRUNTIME_LIB, then .ort/lib from scripts/setup.sh, then the system paths)", setString(func(c *Config, s string) { c.Runtime.LibraryPath = s })},
+	{"ort_lib", kString, "path of libonnxruntime.so.1, or its directory (default: $ONNXRUNTIME_LIB, then .ort/lib next to gen or in its checkout, then gen ort install's cache, then the system paths; never the working directory unless named here)", setString(func(c *Config, s string) { c.Runtime.LibraryPath = s })},
 	{"provider", kString, "execution provider: cpu or cuda (default cpu)", setString(func(c *Config, s string) { c.Runtime.Provider = s })},
 	{"device_id", kInt, "CUDA device id (default 0)", setInt(func(c *Config, n int) { c.Runtime.DeviceID = n })},
 	{"intra_op_threads", kInt, "ONNX Runtime intra-op threads (default: ONNX Runtime's choice)", setInt(func(c *Config, n int) { c.Runtime.IntraOpThreads = n })},

@@ -2,7 +2,13 @@
 // Runtime. It is the only package of s2s that imports onnxruntime_go (and so
 // needs cgo and libonnxruntime.so.1 at run time).
 //
-// Init finds and loads the shared library (FindLibrary says where it looks).
+// Init (InitFor, for a provider) finds and loads the shared library:
+// FindLibraryFor says where it looks (never the working directory), and
+// SearchLibrary reports every place and why it was passed over. For the
+// CUDA provider, CheckCUDA names what is missing (the provider libraries,
+// a CUDA library, the driver, a device) before ONNX Runtime is asked. The
+// per-user cache it searches is filled by package ortinstall (gen ort
+// install). Providers and Inspect serve gen doctor and gen inspect.
 // Load opens the graphs of a model directory: the encoder, and either the
 // split decoder graphs (decoder_model.onnx for the first step,
 // decoder_with_past_model.onnx for the others) or the merged one

@@ -16,9 +16,13 @@ import (
 // library. It is read by FindLibrary; config passes it on as well.
 const LibraryEnv = "ONNXRUNTIME_LIB"
 
-// SetupLibrary is where scripts/setup.sh puts the library, relative to the
-// repository root.
+// SetupLibrary is where scripts/setup.sh ort puts the library, relative to
+// the repository root.
 const SetupLibrary = ".ort/lib/libonnxruntime.so.1"
+
+// SetupCUDALibrary is where scripts/setup.sh ort-cuda puts the CUDA build,
+// relative to the repository root.
+const SetupCUDALibrary = ".ort/cuda/lib/libonnxruntime.so.1"
 
 // minAPI is the ONNX Runtime C API version onnxruntime_go v1.27 asks for;
 // ONNX Runtime 1.24 is the first release that serves it.
@@ -30,84 +34,56 @@ const (
 
 // ErrLibraryNotFound is returned (wrapped) when no ONNX Runtime shared
 // library can be found; check with errors.Is.
-var ErrLibraryNotFound = errors.New("runtime: libonnxruntime.so.1 not found; run scripts/setup.sh ort, or set ONNXRUNTIME_LIB / -ort-lib")
+var ErrLibraryNotFound = errors.New("runtime: libonnxruntime.so.1 not found; run gen ort install (or scripts/setup.sh ort in the repository), or set ONNXRUNTIME_LIB / -ort-lib")
 
 // ErrLibraryTooOld is returned (wrapped) when the library found is older
 // than ONNX Runtime 1.24 (C API 24); check with errors.Is.
-var ErrLibraryTooOld = errors.New("runtime: ONNX Runtime is too old; s2s needs ONNX Runtime 1.24+ (C API 24); run scripts/setup.sh ort, or set ONNXRUNTIME_LIB / -ort-lib to a newer libonnxruntime.so.1")
+var ErrLibraryTooOld = errors.New("runtime: ONNX Runtime is too old; s2s needs ONNX Runtime 1.24+ (C API 24); run gen ort install, or set ONNXRUNTIME_LIB / -ort-lib to a newer libonnxruntime.so.1")
 
 // ErrNotLibrary is returned (wrapped) when the file named as the library
 // cannot be loaded or is not ONNX Runtime; check with errors.Is.
-var ErrNotLibrary = errors.New("runtime: not a loadable ONNX Runtime library; run scripts/setup.sh ort, or point ONNXRUNTIME_LIB / -ort-lib at libonnxruntime.so.1")
+var ErrNotLibrary = errors.New("runtime: not a loadable ONNX Runtime library; run gen ort install, or point ONNXRUNTIME_LIB / -ort-lib at libonnxruntime.so.1")
 
-// ErrNoCUDA is returned (wrapped) when provider "cuda" is asked of an ONNX
-// Runtime built without the CUDA execution provider; check with errors.Is.
-var ErrNoCUDA = errors.New("runtime: this ONNX Runtime has no CUDA execution provider; use provider \"cpu\", or point ONNXRUNTIME_LIB / -ort-lib at a CUDA build of libonnxruntime.so.1 (onnxruntime-gpu) with its CUDA libraries installed")
-
-// FindLibrary returns the path of the ONNX Runtime shared library to load.
-// It looks, in order, at explicit, at $ONNXRUNTIME_LIB, at the setup folder
-// .ort/lib/libonnxruntime.so.1 in the working directory or any directory
-// above it, then in the executable's directory or any above it, and last in
-// the system's library paths (it then returns the bare name
-// libonnxruntime.so.1 or libonnxruntime.so, for dlopen to resolve). An
-// explicit path or $ONNXRUNTIME_LIB that names no file is an error, not a
-// reason to look further.
+// FindLibrary returns the path of the ONNX Runtime shared library (the CPU
+// build) to load; see FindLibraryFor.
 func FindLibrary(explicit string) (string, error) {
-	named := func(p, what string) (string, error) {
-		st, err := os.Stat(p)
-		if err != nil {
-			return "", fmt.Errorf("%w (%s: no such file)", ErrLibraryNotFound, what)
-		}
-		if st.IsDir() {
-			p = filepath.Join(p, "libonnxruntime.so.1")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("%w (%s is a directory without libonnxruntime.so.1)", ErrLibraryNotFound, what)
-			}
-		}
-		return filepath.Abs(p)
-	}
-	if explicit != "" {
-		return named(explicit, "library path "+explicit)
-	}
-	if env := os.Getenv(LibraryEnv); env != "" {
-		return named(env, LibraryEnv+"="+env)
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = real
-		}
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, dir := range starts {
-		if p, ok := searchUp(dir); ok {
-			return p, nil
-		}
-	}
-	for _, name := range []string{"libonnxruntime.so.1", "libonnxruntime.so"} {
-		if _, err := probeLibrary(name, minAPI); err == nil {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("%w (looked in %s, in .ort/lib above the working and executable directories, and in the system's library paths)", ErrLibraryNotFound, LibraryEnv)
+	return FindLibraryFor(explicit, ProviderCPU)
 }
 
-// searchUp looks for SetupLibrary in dir and each directory above it.
-func searchUp(dir string) (string, bool) {
-	for {
-		p := filepath.Join(dir, SetupLibrary)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
+// FindLibraryFor returns the path of the ONNX Runtime shared library to
+// load for provider ("cpu" or "cuda"; "" is "cpu"). It looks, in order, at
+//
+//  1. explicit (the -ort-lib flag, Options.LibraryPath),
+//  2. $ONNXRUNTIME_LIB,
+//  3. .ort/lib next to the executable: in its directory (symbolic links
+//     resolved) or any directory above it,
+//  4. .ort/lib in the repository the executable was built in (the s2s
+//     checkout a `go build`, `go run` or `go test` compiled; the source path
+//     the compiler recorded), unless it was built with -trimpath or as
+//     part of another module,
+//  5. the per-user cache of gen ort install ($XDG_CACHE_HOME/s2s/ort,
+//     else ~/.cache/s2s/ort),
+//  6. the system's library paths (it then returns the bare name
+//     libonnxruntime.so.1 or libonnxruntime.so, for dlopen to resolve).
+//
+// For "cuda" the folders are .ort/cuda/lib and the cache's VERSION/cuda/lib.
+// The working directory is never searched: a library there is loaded only
+// when named, e.g. -ort-lib .ort/lib (a relative path is taken from the
+// working directory). An explicit path or $ONNXRUNTIME_LIB that names no
+// file is an error, not a reason to look further. SearchLibrary reports
+// every place and why it was passed over.
+func FindLibraryFor(explicit, provider string) (string, error) {
+	path, _, err := searchLibrary(defaultSearchEnv(), explicit, provider, false)
+	return path, err
+}
+
+// SearchLibrary looks at every place FindLibraryFor looks at, without
+// stopping at the first that holds a library, and reports each in order:
+// the one chosen has Chosen set, the others say why they were passed over.
+// It also reports a library in the working directory (never loaded unless
+// named). path and err are FindLibraryFor's.
+func SearchLibrary(explicit, provider string) (path string, places []LibraryPlace, err error) {
+	return searchLibrary(defaultSearchEnv(), explicit, provider, true)
 }
 
 // lib is the process's one loaded ONNX Runtime.
@@ -118,18 +94,26 @@ var lib struct {
 	version string
 }
 
-// Init loads the ONNX Runtime shared library (found with FindLibrary) and
-// creates its environment, and returns the library's version. It is
-// idempotent and safe for concurrent callers: once a library is loaded,
-// later calls return its version. A process loads one library: asking for
-// another file after that is an error.
+// Init loads the ONNX Runtime shared library for the CPU provider; see
+// InitFor.
 func Init(libraryPath string) (version string, err error) {
+	return InitFor(libraryPath, ProviderCPU)
+}
+
+// InitFor loads the ONNX Runtime shared library (found with
+// FindLibraryFor(libraryPath, provider)) and creates its environment, and
+// returns the library's version. For provider "cuda" it first checks what
+// the CUDA provider needs (CheckCUDA) and fails with one error naming what
+// is missing. It is idempotent and safe for concurrent callers: once a
+// library is loaded, later calls return its version. A process loads one
+// library: asking for another file after that is an error.
+func InitFor(libraryPath, provider string) (version string, err error) {
 	lib.mu.Lock()
 	defer lib.mu.Unlock()
 	if lib.path != "" && libraryPath == "" {
 		return lib.version, nil
 	}
-	path, err := FindLibrary(libraryPath)
+	path, err := FindLibraryFor(libraryPath, provider)
 	if err != nil {
 		return "", err
 	}
@@ -143,17 +127,54 @@ func Init(libraryPath string) (version string, err error) {
 	if lib.path != "" {
 		return "", fmt.Errorf("runtime: ONNX Runtime is already loaded from %s; a process loads one library, so drop %s or use that one", lib.path, path)
 	}
+	file := probe.file
+	if file == "" {
+		file = path
+	}
+	if provider == ProviderCUDA {
+		if _, err := checkCUDA(filepath.Dir(file), 0, cudaDriver, true); err != nil {
+			return "", err
+		}
+	}
 	ort.SetSharedLibraryPath(path)
 	if err := ort.InitializeEnvironment(); err != nil {
 		return "", fmt.Errorf("%w (%s: %v)", ErrNotLibrary, path, err)
 	}
 	lib.path = path
-	lib.file = probe.file
-	if lib.file == "" {
-		lib.file = path
-	}
+	lib.file = file
 	lib.version = ort.GetVersion()
 	return lib.version, nil
+}
+
+// LoadedLibrary returns the path of the loaded library as the search gave
+// it, the file the dynamic loader opened and its version; all "" before
+// Init.
+func LoadedLibrary() (path, file, version string) {
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
+	return lib.path, lib.file, lib.version
+}
+
+// LibraryInfo is what ProbeLibrary learns of a library.
+type LibraryInfo struct {
+	Version string // ONNX Runtime's version string
+	File    string // the file the dynamic loader opened (a bare name resolved)
+}
+
+// ProbeLibrary opens the library at path (a file, or a bare name for the
+// system's library paths) on its own, without creating its environment,
+// and returns its version and file. A missing, broken or too old library
+// is an error (ErrNotLibrary, ErrLibraryTooOld).
+func ProbeLibrary(path string) (LibraryInfo, error) {
+	p, err := checkLibrary(path)
+	if err != nil {
+		return LibraryInfo{}, err
+	}
+	info := LibraryInfo{Version: p.version, File: p.file}
+	if info.File == "" {
+		info.File = path
+	}
+	return info, nil
 }
 
 // checkLibrary loads path on its own to tell a missing, broken or too old

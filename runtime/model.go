@@ -109,7 +109,7 @@ func autoMerged(provider string, hasSplit, hasMerged bool) bool {
 }
 
 // Load opens the graphs of the model m describes, with ONNX Runtime loaded
-// by Init(opts.LibraryPath). Which decoder graphs it runs is chosen by
+// by InitFor(opts.LibraryPath, opts.Provider). Which decoder graphs it runs is chosen by
 // opts.DecoderGraphs.
 func Load(m *models.Manifest, opts Options) (*Model, error) {
 	if m == nil {
@@ -120,7 +120,7 @@ func Load(m *models.Manifest, opts Options) (*Model, error) {
 	}
 	o := opts.WithDefaults()
 	if m.Architecture == models.ArchRNN {
-		if _, err := Init(o.LibraryPath); err != nil {
+		if _, err := InitFor(o.LibraryPath, o.Provider); err != nil {
 			return nil, err
 		}
 		return loadRNN(m, o)
@@ -150,7 +150,7 @@ func Load(m *models.Manifest, opts Options) (*Model, error) {
 		}
 		merged = true
 	}
-	if _, err := Init(o.LibraryPath); err != nil {
+	if _, err := InitFor(o.LibraryPath, o.Provider); err != nil {
 		return nil, err
 	}
 

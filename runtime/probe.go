@@ -64,11 +64,77 @@ static int s2s_probe(const char *path, uint32_t api, char *version, size_t vn, i
 	dlclose(h);
 	return 0;
 }
+// Positions in the OrtApi struct of onnxruntime_c_api.h (a table of
+// function pointers that only ever grows at its end; TestOrtAPIIndexes
+// checks them against the header onnxruntime_go ships).
+#define S2S_API_GET_ERROR_MESSAGE 2
+#define S2S_API_RELEASE_STATUS 93
+#define S2S_API_GET_AVAILABLE_PROVIDERS 125
+#define S2S_API_RELEASE_AVAILABLE_PROVIDERS 126
+
+typedef void *(*s2sGetProviders)(char ***out, int *n);
+typedef void *(*s2sReleaseProviders)(char **names, int n);
+typedef const char *(*s2sErrorMessage)(const void *status);
+typedef void (*s2sReleaseStatus)(void *status);
+
+// s2s_providers opens path (an ONNX Runtime that serves C API version api)
+// and writes the execution providers it was built with into out, one per
+// line. It returns 0, or 1 with a message in msg.
+static int s2s_providers(const char *path, uint32_t api, char *out, size_t on, char *msg, size_t mn) {
+	out[0] = 0;
+	msg[0] = 0;
+	void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+	if (h == NULL) {
+		const char *e = dlerror();
+		strncpy(msg, e ? e : "dlopen failed", mn - 1);
+		msg[mn - 1] = 0;
+		return 1;
+	}
+	s2sGetApiBase get = (s2sGetApiBase)dlsym(h, "OrtGetApiBase");
+	const s2sApiBase *base = get ? get() : NULL;
+	void *const *fn = base && base->GetApi ? (void *const *)base->GetApi(api) : NULL;
+	if (fn == NULL) {
+		strncpy(msg, "the library does not serve the C API asked for", mn - 1);
+		msg[mn - 1] = 0;
+		dlclose(h);
+		return 1;
+	}
+	char **names = NULL;
+	int n = 0;
+	void *status = ((s2sGetProviders)fn[S2S_API_GET_AVAILABLE_PROVIDERS])(&names, &n);
+	if (status != NULL) {
+		const char *e = ((s2sErrorMessage)fn[S2S_API_GET_ERROR_MESSAGE])(status);
+		strncpy(msg, e ? e : "GetAvailableProviders failed", mn - 1);
+		msg[mn - 1] = 0;
+		((s2sReleaseStatus)fn[S2S_API_RELEASE_STATUS])(status);
+		dlclose(h);
+		return 1;
+	}
+	size_t used = 0;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		if (used + l + 2 > on) {
+			break;
+		}
+		memcpy(out + used, names[i], l);
+		used += l;
+		out[used++] = '\n';
+		out[used] = 0;
+	}
+	status = ((s2sReleaseProviders)fn[S2S_API_RELEASE_AVAILABLE_PROVIDERS])(names, n);
+	if (status != NULL) {
+		((s2sReleaseStatus)fn[S2S_API_RELEASE_STATUS])(status);
+	}
+	dlclose(h);
+	return 0;
+}
 */
 import "C"
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"unsafe"
 )
 
@@ -102,4 +168,32 @@ func probeLibrary(path string, api uint32) (probeResult, error) {
 		return probeResult{}, errNoAPIBase
 	}
 	return probeResult{version: C.GoString(&version[0]), hasAPI: hasAPI != 0, file: C.GoString(&where[0])}, nil
+}
+
+// Providers returns the execution providers the ONNX Runtime library at
+// path was built with (GetAvailableProviders of the C API), e.g.
+// CUDAExecutionProvider and CPUExecutionProvider. The library must be ONNX
+// Runtime 1.24+; it is checked first. A provider listed may still be
+// unusable on this machine (CheckCUDA says whether CUDA is).
+func Providers(path string) ([]string, error) {
+	if _, err := checkLibrary(path); err != nil {
+		return nil, err
+	}
+	cPath := C.CString(path)
+	defer C.free(unsafe.Pointer(cPath))
+	var out [4096]C.char
+	var msg [512]C.char
+	if C.s2s_providers(cPath, C.uint32_t(minAPI), &out[0], C.size_t(len(out)), &msg[0], C.size_t(len(msg))) != 0 {
+		return nil, fmt.Errorf("runtime: listing the providers of %s: %s", path, C.GoString(&msg[0]))
+	}
+	return strings.Fields(C.GoString(&out[0])), nil
+}
+
+// apiIndexes are the OrtApi positions probe.go calls, for the test that
+// checks them against onnxruntime_c_api.h.
+var apiIndexes = map[string]int{
+	"GetErrorMessage":           C.S2S_API_GET_ERROR_MESSAGE,
+	"ReleaseStatus":             C.S2S_API_RELEASE_STATUS,
+	"GetAvailableProviders":     C.S2S_API_GET_AVAILABLE_PROVIDERS,
+	"ReleaseAvailableProviders": C.S2S_API_RELEASE_AVAILABLE_PROVIDERS,
 }

@@ -1,19 +1,15 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
-
-// cudaProviderFiles are the libraries a CUDA build of ONNX Runtime keeps
-// beside libonnxruntime.so.1; the CPU build has neither.
-var cudaProviderFiles = []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"}
 
 // sessionOptions turns o (defaults applied, validated) into ONNX Runtime
 // session options. The caller destroys them.
@@ -63,11 +59,16 @@ func sessionOptions(o Options) (*ort.SessionOptions, error) {
 	return so, nil
 }
 
-// appendCUDA adds the CUDA execution provider on device id to so. A library
-// without the CUDA provider files is refused before ONNX Runtime is asked,
-// so that it neither logs nor crashes.
+// appendCUDA adds the CUDA execution provider on device id to so. What the
+// provider needs (its libraries, the CUDA libraries, the driver, the
+// device) is checked first, so that a missing piece is one clear error
+// instead of ONNX Runtime's log or a crash.
 func appendCUDA(so *ort.SessionOptions, id int) error {
-	if err := checkCUDAFiles(loadedLibraryFile()); err != nil {
+	file := loadedLibraryFile()
+	if _, err := checkCUDA(filepath.Dir(file), id, cudaDriver, true); err != nil {
+		if errors.Is(err, ErrNoCUDA) {
+			return fmt.Errorf("%w; ONNX Runtime is already loaded from %s, and a process loads one library", err, file)
+		}
 		return err
 	}
 	co, err := ort.NewCUDAProviderOptions()
@@ -76,22 +77,10 @@ func appendCUDA(so *ort.SessionOptions, id int) error {
 	}
 	defer co.Destroy()
 	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
-		return fmt.Errorf("runtime: cuda device %d: %v; check the GPU driver and the CUDA and cuDNN libraries, or use provider \"cpu\"", id, err)
+		return fmt.Errorf("runtime: cuda device %d: %v; check the GPU driver and the CUDA and cuDNN libraries (gen doctor -provider cuda), or use provider \"cpu\"", id, err)
 	}
 	if err := so.AppendExecutionProviderCUDA(co); err != nil {
-		return fmt.Errorf("runtime: cuda device %d: %v; check the GPU driver and the CUDA and cuDNN libraries, or use provider \"cpu\"", id, err)
-	}
-	return nil
-}
-
-// checkCUDAFiles returns ErrNoCUDA when the directory of the library file
-// lacks the CUDA provider libraries.
-func checkCUDAFiles(libFile string) error {
-	dir := filepath.Dir(libFile)
-	for _, f := range cudaProviderFiles {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("%w (%s has no %s)", ErrNoCUDA, dir, f)
-		}
+		return fmt.Errorf("runtime: cuda device %d: %v; check the GPU driver and the CUDA and cuDNN libraries (gen doctor -provider cuda), or use provider \"cpu\"", id, err)
 	}
 	return nil
 }

@@ -5,60 +5,159 @@
 #
 #   scripts/setup.sh            everything
 #   scripts/setup.sh ort        only the ONNX Runtime library (enough to serve)
+#   scripts/setup.sh ort-cuda   the CUDA build of ONNX Runtime with its CUDA 13 and cuDNN
+#                               libraries into .ort/cuda/lib (x86-64, ~1.2 GB of wheels from
+#                               PyPI); not part of "everything"
 #   scripts/setup.sh python     only the Python environment
 #   scripts/setup.sh go         only bin/gen
 #   scripts/setup.sh fortunes   Debian's fortunes texts (test inputs and the test
 #                               tokenizers' corpus; the tests' crosscheck reads them)
 #   scripts/setup.sh bench      the benchmark's extra engines (CTranslate2) into .venv; not part of "everything"
+#   scripts/setup.sh pins [VARIANT [ARCH]]
+#                               print the files and sha256 sums the ort (cpu) or ort-cuda (cuda)
+#                               step fetches and installs
+#
+# The ONNX Runtime versions, files and checksums come from
+# runtime/ortinstall/pins.txt, the table `gen ort install` reads too.
 set -euo pipefail
-
-ORT_VERSION=1.30.0   # onnxruntime-node release; onnxruntime_go v1.27.0 needs 1.24+
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+pins_file="$root/runtime/ortinstall/pins.txt"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-ort_sha256() {
-	# sha256 of libonnxruntime.so.1 inside the onnxruntime-node tarball
-	case "$1" in
-	1.30.0/x64) echo ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23 ;;
-	1.30.0/arm64) echo 1f549d46250b005580b597f4164984aaf75b3bcb9f3aeb07c7f8a8fe60b23c76 ;;
-	*) echo "" ;;
+# pin_default VARIANT: the version fetched for VARIANT (cpu or cuda).
+pin_default() {
+	awk -v var="$1" '{ sub(/#.*/, "") } $1 == "default" && $2 == var { print $3 }' "$pins_file"
+}
+
+# pins VARIANT ARCH [VERSION]: the build's dist lines ("dist TOOL PACKAGE
+# VERSION FILE SHA256"), then its file lines ("file FROM MEMBER NAME SHA256").
+pins() {
+	local variant=$1 arch=$2 version=${3:-}
+	[[ -n "$version" ]] || version=$(pin_default "$variant")
+	awk -v ver="$version" -v var="$variant" -v arch="$arch" '
+		{ sub(/#.*/, "") }
+		($1 == "dist" || $1 == "file") && $2 == ver && $3 == var && $4 == arch {
+			line = $1
+			for (i = 5; i <= NF; i++) line = line " " $i
+			print line
+		}' "$pins_file" | sort -s -k1,1
+}
+
+# host_arch prints the pin table's name of this machine's architecture.
+host_arch() {
+	case "$(uname -s)/$(uname -m)" in
+	Linux/x86_64) echo x64 ;;
+	Linux/aarch64) echo arm64 ;;
+	*) log "no prebuilt ONNX Runtime is pinned for $(uname -s)/$(uname -m); set ONNXRUNTIME_LIB to your own libonnxruntime.so.1"; return 1 ;;
 	esac
 }
 
-setup_ort() {
-	local dest="$root/.ort/lib/libonnxruntime.so.1"
-	local stamp="$root/.ort/VERSION"
-	if [[ -f "$dest" && -f "$stamp" && "$(cat "$stamp")" == "$ORT_VERSION" ]]; then
-		log "ONNX Runtime $ORT_VERSION already in .ort/lib"
-		return
-	fi
-	case "$(uname -s)/$(uname -m)" in
-	Linux/x86_64) arch=x64 ;;
-	Linux/aarch64) arch=arm64 ;;
-	*) log "no prebuilt ONNX Runtime for $(uname -s)/$(uname -m) in onnxruntime-node; set ONNXRUNTIME_LIB to your own libonnxruntime"; exit 1 ;;
-	esac
-	command -v npm >/dev/null || { log "npm is needed to fetch ONNX Runtime (apt-get install npm), or set ONNXRUNTIME_LIB"; exit 1; }
-	local tmp
-	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' RETURN
-	log "fetching onnxruntime-node@$ORT_VERSION with npm pack (no install scripts run)"
-	(cd "$tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
-	tar -xzf "$tmp/onnxruntime-node-$ORT_VERSION.tgz" -C "$tmp" "package/bin/napi-v6/linux/$arch/libonnxruntime.so.1"
-	local got want
-	got=$(sha256sum "$tmp/package/bin/napi-v6/linux/$arch/libonnxruntime.so.1" | cut -d' ' -f1)
-	want=$(ort_sha256 "$ORT_VERSION/$arch")
-	if [[ -n "$want" && "$got" != "$want" ]]; then
-		log "libonnxruntime.so.1 checksum $got is not the pinned $want; refusing it"
+# check_sum FILE SHA256 NAME: refuse FILE unless it has the pinned sha256.
+check_sum() {
+	local got
+	got=$(sha256sum "$1" | cut -d' ' -f1)
+	if [[ "$got" != "$2" ]]; then
+		log "$3 has sha256 $got, not the pinned $2; refusing it (a changed or corrupted download: run again, and if it persists report it)"
 		exit 1
 	fi
-	mkdir -p "$root/.ort/lib"
-	install -m 0755 "$tmp/package/bin/napi-v6/linux/$arch/libonnxruntime.so.1" "$dest"
-	ln -sf libonnxruntime.so.1 "$root/.ort/lib/libonnxruntime.so"
-	echo "$ORT_VERSION" >"$stamp"
-	log "ONNX Runtime $ORT_VERSION in .ort/lib"
+}
+
+# extract ARCHIVE MEMBER OUT: copy one member of a .tgz or a .whl to OUT.
+extract() {
+	case "$1" in
+	*.tgz) tar -xzOf "$1" "$2" >"$3" ;;
+	*.whl) "${PYTHON:-python3}" -c 'import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)' "$1" "$2" "$3" ;;
+	*) log "$1 is neither a .tgz nor a .whl"; exit 1 ;;
+	esac
+	chmod 0755 "$3"
+}
+
+# install_build VARIANT DEST STAMP: fetch the pinned build of VARIANT, check
+# every file, and replace DEST (a lib directory) with it in one rename.
+install_build() {
+	local variant=$1 dest=$2 stamp=$3
+	local arch version rows
+	arch=$(host_arch)
+	version=$(pin_default "$variant")
+	if [[ -f "$dest/libonnxruntime.so.1" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
+		log "ONNX Runtime $version ($variant) already in ${dest#"$root"/}"
+		return
+	fi
+	rows=$(pins "$variant" "$arch" "$version")
+	if [[ -z "$rows" ]]; then
+		log "no $variant build of ONNX Runtime $version is pinned for $arch; set ONNXRUNTIME_LIB to your own libonnxruntime.so.1"
+		exit 1
+	fi
+	mkdir -p "$(dirname "$dest")"
+	local tmp
+	tmp=$(mktemp -d "$(dirname "$dest")/.setup-XXXXXX")
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp'" RETURN EXIT
+	mkdir "$tmp/download" "$tmp/lib"
+	local kind tool pkg pver file sha wheels=() req="$tmp/requirements.txt"
+	while read -r kind tool pkg pver file sha; do
+		case "$tool" in
+		npm)
+			command -v npm >/dev/null || { log "npm is needed to fetch ONNX Runtime (apt-get install npm), or set ONNXRUNTIME_LIB"; exit 1; }
+			log "fetching $pkg@$pver with npm pack (no install scripts run)"
+			(cd "$tmp/download" && npm pack --silent "$pkg@$pver" >/dev/null)
+			;;
+		pip)
+			wheels+=("$file")
+			echo "$pkg==$pver --hash=sha256:$sha" >>"$req"
+			;;
+		esac
+	done < <(grep '^dist ' <<<"$rows")
+	if [[ ${#wheels[@]} -gt 0 ]]; then
+		local py=${PYTHON:-python3}
+		"$py" -m pip --version >/dev/null 2>&1 || { log "pip is needed to fetch the CUDA build ($py -m pip; apt-get install python3-pip), or set ONNXRUNTIME_LIB"; exit 1; }
+		# The platform and CPython tags of the pinned files, so that pip picks
+		# exactly them whatever Python runs it.
+		local flags=() w base plat tag pytag="" seen=" "
+		for w in "${wheels[@]}"; do
+			base=${w%.whl}
+			plat=${base##*-}
+			for tag in ${plat//./ }; do
+				[[ "$seen" == *" $tag "* ]] || { flags+=(--platform "$tag"); seen+="$tag "; }
+			done
+			tag=$(cut -d- -f3 <<<"$base")
+			[[ -n "$pytag" || "$tag" != cp3* ]] || pytag=$tag
+		done
+		[[ -z "$pytag" ]] || flags+=(--python-version "3.${pytag#cp3}" --implementation cp --abi "$pytag")
+		log "fetching ${#wheels[@]} wheels with pip download --no-deps (nothing is installed)"
+		"$py" -m pip download --progress-bar off --no-deps --only-binary=:all: --require-hashes --disable-pip-version-check \
+			-d "$tmp/download" -r "$req" "${flags[@]}"
+	fi
+	while read -r kind tool pkg pver file sha; do
+		check_sum "$tmp/download/$file" "$sha" "$file"
+	done < <(grep '^dist ' <<<"$rows")
+	local from member name
+	while read -r kind from member name sha; do
+		extract "$tmp/download/$from" "$member" "$tmp/lib/$name"
+		check_sum "$tmp/lib/$name" "$sha" "$from:$member"
+	done < <(grep '^file ' <<<"$rows")
+	ln -s libonnxruntime.so.1 "$tmp/lib/libonnxruntime.so"
+	rm -rf "$tmp/download"
+	# The new directory replaces the old one by rename: a half-written
+	# download never becomes the library.
+	if [[ -e "$dest" ]]; then
+		mv "$dest" "$tmp/old"
+	fi
+	mv "$tmp/lib" "$dest"
+	echo "$version" >"$stamp"
+	log "ONNX Runtime $version ($variant) in ${dest#"$root"/} ($(du -sh "$dest" | cut -f1))"
+}
+
+setup_ort() { install_build cpu "$root/.ort/lib" "$root/.ort/VERSION"; }
+
+setup_ort_cuda() {
+	install_build cuda "$root/.ort/cuda/lib" "$root/.ort/cuda/VERSION"
+	log "gen -provider cuda (or S2S_PROVIDER=cuda) loads .ort/cuda/lib; it needs an NVIDIA driver for CUDA 13 (R580 or newer)"
 }
 
 setup_python() {
@@ -112,10 +211,16 @@ fi
 for step in "$@"; do
 	case "$step" in
 	ort) setup_ort ;;
+	ort-cuda) setup_ort_cuda ;;
+	pins)
+		shift
+		pins "${1:-cpu}" "${2:-$(host_arch)}"
+		exit 0
+		;;
 	python) setup_python ;;
 	go) setup_go ;;
 	bench) setup_bench ;;
 	fortunes) setup_fortunes ;;
-	*) log "unknown step $step; use ort, python, go, fortunes or bench"; exit 2 ;;
+	*) log "unknown step $step; use ort, ort-cuda, python, go, fortunes, bench or pins"; exit 2 ;;
 	esac
 done

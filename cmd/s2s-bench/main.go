@@ -42,6 +42,7 @@ type Spec struct {
 	IntraOpThreads int    `json:"intra_op_threads"`
 	InterOpThreads int    `json:"inter_op_threads"`
 	DecoderGraphs  string `json:"decoder_graphs"` // auto, split, merged
+	Provider       string `json:"provider"`       // cpu (default) or cuda
 	Limit          bool   `json:"limit"`          // also measure L per case
 	// DisableMemArena and SessionConfig are runtime.Options' fields of the
 	// same names (the harness's --no-arena and --ort-config).
@@ -144,7 +145,7 @@ func (s Spec) validate() error {
 func (s Spec) runtimeOptions() runtime.Options {
 	return runtime.Options{
 		IntraOpThreads: s.IntraOpThreads, InterOpThreads: s.InterOpThreads, DecoderGraphs: s.DecoderGraphs,
-		DisableMemArena: s.DisableMemArena, SessionConfig: s.SessionConfig,
+		DisableMemArena: s.DisableMemArena, SessionConfig: s.SessionConfig, Provider: s.Provider,
 	}
 }
 
