@@ -39,6 +39,22 @@ func slowModel(t *testing.T, rows int) (*Model, []ort.Value, []ort.Value) {
 	return m, []ort.Value{x}, []ort.Value{y}
 }
 
+// fullRun returns the shorter of two runs of the slow graph left to finish.
+func fullRun(t *testing.T, m *Model, in, out []ort.Value) time.Duration {
+	t.Helper()
+	var best time.Duration
+	for i := range 2 {
+		d, err := timedRun(context.Background(), m, in, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 || d < best {
+			best = d
+		}
+	}
+	return best
+}
+
 // timedRun runs the slow graph under ctx and returns how long it took.
 func timedRun(ctx context.Context, m *Model, in, out []ort.Value) (time.Duration, error) {
 	start := time.Now()
@@ -52,10 +68,7 @@ func timedRun(ctx context.Context, m *Model, in, out []ort.Value) (time.Duration
 // used, flag cleared, serve the next run in full.
 func TestRunStopsWhenContextEnds(t *testing.T) {
 	m, in, out := slowModel(t, 512)
-	full, err := timedRun(context.Background(), m, in, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full := fullRun(t, m, in, out)
 	for _, tc := range []struct {
 		name string
 		ctx  func() (context.Context, context.CancelFunc)
@@ -80,12 +93,9 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 			if took > full/2 {
 				t.Errorf("the stopped run took %v, the full run %v: it was not stopped inside the graph", took, full)
 			}
-			again, err := timedRun(context.Background(), m, in, out)
-			if err != nil {
+			// A flag left set would stop this run at its first node.
+			if _, err := timedRun(context.Background(), m, in, out); err != nil {
 				t.Fatalf("the run after a stopped one: %v", err)
-			}
-			if again < full/4 {
-				t.Errorf("the run after a stopped one took %v of a full %v: its terminate flag stayed set?", again, full)
 			}
 		})
 	}
@@ -96,10 +106,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 // run would have finished; later runs get ErrClosed.
 func TestCloseStopsRunsInFlight(t *testing.T) {
 	m, in, out := slowModel(t, 512)
-	full, err := timedRun(context.Background(), m, in, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full := fullRun(t, m, in, out)
 	done := make(chan error, 1)
 	go func() {
 		_, err := timedRun(context.Background(), m, in, out)
