@@ -10,6 +10,7 @@
 #   scripts/setup.sh fortunes   Debian's fortunes texts (test inputs and the test
 #                               tokenizers' corpus; the tests' crosscheck reads them)
 #   scripts/setup.sh bench      the benchmark's extra engines (CTranslate2) into .venv; not part of "everything"
+#   scripts/setup.sh serve-tools  Debian's nginx, chromium and curl (gen serve's scale-out and playground tests)
 set -euo pipefail
 
 ORT_VERSION=1.30.0   # onnxruntime-node release; onnxruntime_go v1.27.0 needs 1.24+
@@ -106,6 +107,20 @@ setup_fortunes() {
 	log "fortunes texts in /usr/share/games/fortunes"
 }
 
+setup_serve_tools() {
+	if command -v nginx >/dev/null && command -v chromium >/dev/null && command -v curl >/dev/null; then
+		log "nginx, chromium and curl already installed"
+		return
+	fi
+	command -v apt-get >/dev/null || { log "gen serve's tests need nginx, chromium and curl; install them with your package manager"; exit 1; }
+	local sudo=""
+	[[ $(id -u) -eq 0 ]] || sudo=sudo
+	log "installing Debian's nginx, chromium and curl (nginx is run unprivileged by the tests, never as a service)"
+	$sudo apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx chromium curl >/dev/null
+	log "nginx, chromium and curl installed"
+}
+
 if [[ $# -eq 0 ]]; then
 	set -- ort python go
 fi
@@ -116,6 +131,7 @@ for step in "$@"; do
 	go) setup_go ;;
 	bench) setup_bench ;;
 	fortunes) setup_fortunes ;;
-	*) log "unknown step $step; use ort, python, go, fortunes or bench"; exit 2 ;;
+	serve-tools) setup_serve_tools ;;
+	*) log "unknown step $step; use ort, python, go, fortunes, serve-tools or bench"; exit 2 ;;
 	esac
 done
