@@ -141,7 +141,8 @@ type BatcherOptions struct {
 	// more rows (within the request limits) runs alone.
 	MaxBatchRows int
 	// Window is how long the first job of a batch waits for others that
-	// can share it. 0 merges only jobs already queued together.
+	// can share it, while another batch runs (an idle Batcher starts a
+	// job at once). 0 merges only jobs already queued together.
 	Window time.Duration
 	// Batching merges jobs; false runs each job alone.
 	Batching bool
@@ -387,7 +388,10 @@ func (b *Batcher) pick() ([]*Ticket, time.Duration) {
 		return members, rows >= b.opts.MaxBatchRows || len(members) == room
 	}
 	members, full := fits()
-	if !full && !b.draining && b.opts.Window > 0 {
+	// Wait for company only while another batch runs: an idle server
+	// starts at once (a lone client pays no window), a busy one lets
+	// requests gather.
+	if !full && !b.draining && b.opts.Window > 0 && b.batches > 0 {
 		if wait := time.Until(head.queued.Add(b.opts.Window)); wait > 0 {
 			return nil, wait
 		}

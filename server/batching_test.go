@@ -21,12 +21,19 @@ import (
 type recordingEngine struct {
 	mu      sync.Mutex
 	batches [][][]int64
+	gate    chan struct{} // the first batch waits for it
+	calls   int
 }
 
 func (e *recordingEngine) GenerateIDs(ctx context.Context, ids [][]int64, opts s2s.GenerateOptions, stream s2s.StreamFunc) ([]s2s.Output, error) {
 	e.mu.Lock()
 	e.batches = append(e.batches, ids)
+	e.calls++
+	first := e.calls == 1
 	e.mu.Unlock()
+	if first && e.gate != nil {
+		<-e.gate
+	}
 	outs := make([]s2s.Output, len(ids))
 	for i, seq := range ids {
 		if stream != nil {
@@ -44,7 +51,7 @@ func (e *recordingEngine) GenerateIDs(ctx context.Context, ids [][]int64, opts s
 // jobs of other options, and sampling jobs, run apart; each job gets its
 // own outputs back.
 func TestBatcherForms(t *testing.T) {
-	eng := &recordingEngine{}
+	eng := &recordingEngine{gate: make(chan struct{})}
 	b, err := server.NewBatcher(eng, server.BatcherOptions{MaxQueue: 64, MaxConcurrent: 64, MaxBatches: 1, MaxBatchRows: 5,
 		Window: 300 * time.Millisecond, Batching: true})
 	if err != nil {
@@ -63,12 +70,19 @@ func TestBatcherForms(t *testing.T) {
 		{[][]int64{{1}}, greedy}, {[][]int64{{2}, {3}}, greedy}, {[][]int64{{4}}, beam}, {[][]int64{{5}}, greedy},
 		{[][]int64{{6}}, sample}, {[][]int64{{7}}, greedy}, {[][]int64{{8}}, beam}, {[][]int64{{9}}, sample}, {[][]int64{{10}}, greedy},
 	}
+	// A first job holds the only batch slot while the others queue.
+	first, err := b.Submit(context.Background(), &server.Job{IDs: [][]int64{{0}}, Options: s2s.GenerateOptions{MaxNewTokens: 9}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tickets := make([]*server.Ticket, len(subs))
 	for i, s := range subs {
 		if tickets[i], err = b.Submit(context.Background(), &server.Job{IDs: s.ids, Options: s.opts}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	close(eng.gate)
+	<-first.Done()
 	for i, tk := range tickets {
 		<-tk.Done()
 		outs, err := tk.Result()
@@ -85,10 +99,10 @@ func TestBatcherForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(eng.batches)
-	// Greedy rows 1+2+1+1 = 5 fill the first batch; the beam jobs (2 rows
-	// each) share one; each sampling job runs alone; the last greedy one
-	// runs on its own after the window.
-	want := "[[[1] [2] [3] [5] [7]] [[4] [8]] [[6]] [[9]] [[10]]]"
+	// After the first job, greedy rows 1+2+1+1 = 5 fill a batch; the beam
+	// jobs (2 rows each) share one; each sampling job runs alone; the last
+	// greedy one runs on its own.
+	want := "[[[0]] [[1] [2] [3] [5] [7]] [[4] [8]] [[6]] [[9]] [[10]]]"
 	if got != want {
 		t.Errorf("batches %s, want %s", got, want)
 	}
