@@ -457,19 +457,32 @@ func (b *Batcher) start(members []*Ticket) {
 	go func() {
 		defer b.wg.Done()
 		defer cancel()
-		b.run(ctx, bt, members)
+		deliver := b.run(ctx, bt, members)
+		// The batch's room is given back before its jobs hear of their
+		// results, so a client's next request finds the Batcher idle.
 		b.mu.Lock()
 		b.running -= len(members)
 		b.batches--
 		b.mu.Unlock()
 		b.signal()
+		deliver()
 	}()
 }
 
-// run decodes members together and hands each its outputs.
-func (b *Batcher) run(ctx context.Context, bt *batch, members []*Ticket) {
+// run decodes members together and returns the function that hands each
+// its outputs.
+func (b *Batcher) run(ctx context.Context, bt *batch, members []*Ticket) (deliver func()) {
+	var results []func()
+	deliver = func() {
+		for _, f := range results {
+			f()
+		}
+	}
+	finish := func(t *Ticket, outs []s2s.Output, err error) {
+		results = append(results, func() { t.finish(outs, err) })
+	}
 	if bt.live.Load() == 0 {
-		return
+		return deliver
 	}
 	type slot struct{ member, input int }
 	var ids [][]int64
@@ -498,10 +511,10 @@ func (b *Batcher) run(ctx context.Context, bt *batch, members []*Ticket) {
 		off := 0
 		for _, t := range members {
 			n := len(t.job.IDs)
-			t.finish(outs[off:off+n:off+n], nil)
+			finish(t, outs[off:off+n:off+n], nil)
 			off += n
 		}
-		return
+		return deliver
 	}
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrDraining) {
 		err = fmt.Errorf("%w (%v)", ErrDraining, err)
@@ -518,11 +531,12 @@ func (b *Batcher) run(ctx context.Context, bt *batch, members []*Ticket) {
 			actx, stop := mergeCancel(ctx, t.ctx)
 			o, e := b.eng.GenerateIDs(actx, t.job.IDs, t.job.Options, t.job.Stream)
 			stop()
-			t.finish(o, e)
+			finish(t, o, e)
 			continue
 		}
-		t.finish(nil, err)
+		finish(t, nil, err)
 	}
+	return deliver
 }
 
 func isDone(t *Ticket) bool {
