@@ -90,6 +90,11 @@ func (e *LimitError) Error() string {
 // Unwrap makes errors.Is(err, ErrLimit) report every LimitError.
 func (e *LimitError) Unwrap() error { return ErrLimit }
 
+// Check returns a *LimitError when a request of ids with opts is over l,
+// else nil. A server that merges requests into one batch checks each
+// request with it before merging; Generate checks the merged batch.
+func (l Limits) Check(ids [][]int64, opts GenerateOptions) error { return l.check(ids, opts) }
+
 // check returns a *LimitError when a request of ids with opts is over l.
 func (l Limits) check(ids [][]int64, opts GenerateOptions) error {
 	over := func(limit string, value, max int, what string) error {

@@ -60,6 +60,9 @@ func (o Output) Text() string {
 type Event struct {
 	// Input is the index of the input in the request.
 	Input int
+	// Sample is which returned sequence Text continues when sampling with
+	// NumReturnSequences above 1 (each is streamed on its own); otherwise 0.
+	Sample int
 	// Text is the newly settled text; never a partial UTF-8 character.
 	Text string
 	// Tokens are the newly settled token ids.
@@ -305,18 +308,34 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 
 	var onStep beamsearch.StreamFunc
 	if stream != nil {
-		streams := make([]*tokenizer.StreamDecoder, len(ids))
+		// One text decoder per input and sampled sequence: sampled
+		// sequences of one input are streamed interleaved.
+		samples := 1
+		if opts.DoSample {
+			samples = max(opts.NumReturnSequences, 1)
+		}
+		streams := make([]*tokenizer.StreamDecoder, len(ids)*samples)
 		for i := range streams {
 			streams[i] = tokenizer.NewStreamDecoder(g.tok, true)
 		}
 		onStep = func(s beamsearch.Step) error {
 			var text string
+			sd := streams[s.Input*samples+s.Sample]
 			for _, id := range s.Tokens {
-				text += streams[s.Input].Add(id)
+				text += sd.Add(id)
 			}
-			ev := Event{Input: s.Input, Tokens: s.Tokens, Text: text}
+			ev := Event{Input: s.Input, Sample: s.Sample, Tokens: s.Tokens, Text: text}
 			if s.Final {
-				ev.Text += streams[s.Input].Flush()
+				// The other samples' held-back text comes first, each
+				// in an event of its own.
+				for k := 1; k < samples; k++ {
+					if rest := streams[s.Input*samples+k].Flush(); rest != "" {
+						if err := stream(Event{Input: s.Input, Sample: k, Text: rest}); err != nil {
+							return err
+						}
+					}
+				}
+				ev.Text += streams[s.Input*samples].Flush()
 				out := g.output(s.Sequences)
 				ev.Final, ev.Output = true, &out
 			}

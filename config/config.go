@@ -411,7 +411,7 @@ func Load(fs *flag.FlagSet) (*Config, error) {
 
 // known reports whether name is a configuration key.
 func known(name string) bool {
-	if name == modelKey || name == configKey {
+	if name == modelKey || name == configKey || isServeKey(name) {
 		return true
 	}
 	for _, k := range keys {

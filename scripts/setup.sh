@@ -13,6 +13,7 @@
 #   scripts/setup.sh fortunes   Debian's fortunes texts (test inputs and the test
 #                               tokenizers' corpus; the tests' crosscheck reads them)
 #   scripts/setup.sh bench      the benchmark's extra engines (CTranslate2) into .venv; not part of "everything"
+#   scripts/setup.sh serve-tools  Debian's nginx, chromium and curl (gen serve's scale-out and playground tests)
 #   scripts/setup.sh pins [VARIANT [ARCH]]
 #                               print the files and sha256 sums the ort (cpu) or ort-cuda (cuda)
 #                               step fetches and installs
@@ -205,6 +206,20 @@ setup_fortunes() {
 	log "fortunes texts in /usr/share/games/fortunes"
 }
 
+setup_serve_tools() {
+	if command -v nginx >/dev/null && command -v chromium >/dev/null && command -v curl >/dev/null; then
+		log "nginx, chromium and curl already installed"
+		return
+	fi
+	command -v apt-get >/dev/null || { log "gen serve's tests need nginx, chromium and curl; install them with your package manager"; exit 1; }
+	local sudo=""
+	[[ $(id -u) -eq 0 ]] || sudo=sudo
+	log "installing Debian's nginx, chromium and curl (nginx is run unprivileged by the tests, never as a service)"
+	$sudo apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx chromium curl >/dev/null
+	log "nginx, chromium and curl installed"
+}
+
 if [[ $# -eq 0 ]]; then
 	set -- ort python go
 fi
@@ -221,6 +236,7 @@ for step in "$@"; do
 	go) setup_go ;;
 	bench) setup_bench ;;
 	fortunes) setup_fortunes ;;
-	*) log "unknown step $step; use ort, ort-cuda, python, go, fortunes, bench or pins"; exit 2 ;;
+	serve-tools) setup_serve_tools ;;
+	*) log "unknown step $step; use ort, ort-cuda, python, go, fortunes, serve-tools, bench or pins"; exit 2 ;;
 	esac
 done

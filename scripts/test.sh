@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-scripts/setup.sh ort python go fortunes
+scripts/setup.sh ort python go fortunes serve-tools
 
 echo "== go vet"
 go vet ./...
@@ -16,5 +16,12 @@ echo "== beamsearch, models and config build without cgo"
 CGO_ENABLED=0 go build ./beamsearch/ ./models/
 echo "== go test"
 go test -count=1 ./...
+echo "== gen serve's server under the race detector"
+go test -count=1 -race ./server/
+echo "== deploy manifests against the Kubernetes API types (module deploy/)"
+(cd deploy && go test -count=1 ./...)
+echo "== gen serve: playground in headless Chromium, rolling restart behind nginx"
+scripts/playground_test.sh
+scripts/scaleout_test.sh
 echo "== exporter and benchmark-harness tests (pytest)"
 .venv/bin/python -m pytest -q export/tests bench
