@@ -375,7 +375,7 @@ def test_resume_gives_the_uninterrupted_run(tmp_path):
     hw, hr = whole["summary"]["history"], rest["summary"]["history"]
     assert [(h["loss"], h["dev_wer"], h["dev_per"], h["lr"]) for h in hw] == [(h["loss"], h["dev_wer"], h["dev_per"], h["lr"]) for h in hr]
     assert rest["summary"]["kept"] == whole["summary"]["kept"] and rest["summary"]["resumed_after_epochs"] == [2]
-    with pytest.raises(ExportError, match="--dropout 0.2.*this run has 0.3"):
+    with pytest.raises(ExportError, match="--dropout 0.25.*this run has 0.3"):
         train.train(_train_args(tmp_path, epochs=4, checkpoint=str(tmp_path / "part.pt"), resume=True, dropout=0.3))
     with pytest.raises(ExportError, match="no checkpoint"):
         train.train(_train_args(tmp_path, checkpoint=str(tmp_path / "none.pt"), resume=True))

@@ -28,9 +28,9 @@ from ..errors import ExportError
 from . import data, vocab
 
 DEFAULTS = {
-    "epochs": 12,
-    "decay_from": 3,
-    "decay": 0.7,
+    "epochs": 14,
+    "decay_from": 2,
+    "decay": 0.78,
     "seed": 1,
     "batch_size": 64,
     "lr": 2e-3,
@@ -43,7 +43,7 @@ DEFAULTS = {
     "encoder_hidden": 256,
     "decoder_hidden": 256,
     "decoder_layers": 1,
-    "dropout": 0.2,
+    "dropout": 0.25,
 }
 
 # RUN_ARGS are the arguments that define a run: --resume refuses a checkpoint
