@@ -28,7 +28,7 @@ from ..errors import ExportError
 from . import data, vocab
 
 DEFAULTS = {
-    "epochs": 14,
+    "epochs": 12,
     "decay_from": 2,
     "decay": 0.78,
     "seed": 1,
