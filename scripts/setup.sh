@@ -13,6 +13,8 @@
 #   scripts/setup.sh fortunes   Debian's fortunes texts (test inputs and the test
 #                               tokenizers' corpus; the tests' crosscheck reads them)
 #   scripts/setup.sh bench      the benchmark's extra engines (CTranslate2) into .venv; not part of "everything"
+#   scripts/setup.sh g2p-peers  Phonetisaurus and g2p_en (bench/requirements-g2p.txt) into build/venv-g2p,
+#                               for bench/g2p_peers.py; not part of "everything"
 #   scripts/setup.sh serve-tools  Debian's nginx, chromium and curl (gen serve's scale-out and playground tests)
 #   scripts/setup.sh pins [VARIANT [ARCH]]
 #                               print the files and sha256 sums the ort (cpu) or ort-cuda (cuda)
@@ -192,6 +194,22 @@ setup_bench() {
 	log "benchmark engines (bench/requirements.txt) in .venv"
 }
 
+setup_g2p_peers() {
+	local venv="$root/build/venv-g2p" req="$root/bench/requirements-g2p.txt"
+	local stamp="$venv/.s2s-requirements"
+	if [[ -x "$venv/bin/python" && -f "$stamp" ]] && cmp -s "$req" "$stamp"; then
+		log "G2P peers environment build/venv-g2p is up to date"
+		return
+	fi
+	local py=${PYTHON:-python3}
+	command -v "$py" >/dev/null || { log "python3 (3.10+) is needed for the G2P peers"; exit 1; }
+	log "making build/venv-g2p (Phonetisaurus, g2p_en)"
+	"$py" -m venv "$venv"
+	"$venv/bin/python" -m pip install --quiet -r "$req"
+	cp "$req" "$stamp"
+	log "G2P peers in build/venv-g2p; run build/venv-g2p/bin/python bench/g2p_peers.py"
+}
+
 setup_fortunes() {
 	if [[ -f /usr/share/games/fortunes/fortunes && -f /usr/share/games/fortunes/wisdom ]]; then
 		log "fortunes texts already in /usr/share/games/fortunes"
@@ -235,8 +253,9 @@ for step in "$@"; do
 	python) setup_python ;;
 	go) setup_go ;;
 	bench) setup_bench ;;
+	g2p-peers) setup_g2p_peers ;;
 	fortunes) setup_fortunes ;;
 	serve-tools) setup_serve_tools ;;
-	*) log "unknown step $step; use ort, ort-cuda, python, go, fortunes, serve-tools, bench or pins"; exit 2 ;;
+	*) log "unknown step $step; use ort, ort-cuda, python, go, fortunes, serve-tools, bench, g2p-peers or pins"; exit 2 ;;
 	esac
 done

@@ -32,6 +32,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	limit := fs.Int("limit", 0, "score only the first N words (0: all)")
 	ortLib := fs.String("ort-lib", "", "path of libonnxruntime (default: $ONNXRUNTIME_LIB, .ort/lib, system paths)")
 	threads := fs.Int("intra-op-threads", 1, "ONNX Runtime intra-op threads (0: its default)")
+	oracle := fs.Int("oracle", 0, "also score the N-best oracle of beam search with N beams: a word is right when any of its N outputs is (0: off)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "g2p-eval scores a grapheme-to-phoneme model through the Go host (WER and PER, greedy and beam search).\n\nUsage:\n  g2p-eval [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -51,8 +52,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "g2p-eval:", err)
 		return errUsage
 	}
-	if *batch < 1 || *limit < 0 || *threads < 0 {
-		fmt.Fprintln(stderr, "g2p-eval: -batch-size must be 1 or more, -limit and -intra-op-threads 0 or more")
+	if *batch < 1 || *limit < 0 || *threads < 0 || *oracle < 0 || *oracle == 1 {
+		fmt.Fprintln(stderr, "g2p-eval: -batch-size must be 1 or more, -limit and -intra-op-threads 0 or more, -oracle 0 or 2 or more")
 		return errUsage
 	}
 	path := *words
@@ -73,7 +74,11 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer g.Close()
 
 	fmt.Fprintf(stdout, "%s: %d words, %s through the Go host\n", path, len(entries), *model)
-	fmt.Fprintf(stdout, "%-10s %8s %8s %8s\n", "search", "WER", "PER", "seconds")
+	fmt.Fprintf(stdout, "%-16s %8s %8s %8s %8s\n", "search", "WER", "PER", "seconds", "words/s")
+	row := func(name string, r Rates, start time.Time) {
+		sec := time.Since(start).Seconds()
+		fmt.Fprintf(stdout, "%-16s %7.2f%% %7.2f%% %8.1f %8.0f\n", name, 100*r.WER(), 100*r.PER(), sec, float64(r.Words)/sec)
+	}
 	for _, b := range numBeams {
 		start := time.Now()
 		r, err := Score(ctx, g, entries, b, *batch)
@@ -84,7 +89,15 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if b > 1 {
 			name = fmt.Sprintf("beam %d", b)
 		}
-		fmt.Fprintf(stdout, "%-10s %7.2f%% %7.2f%% %8.1f\n", name, 100*r.WER(), 100*r.PER(), time.Since(start).Seconds())
+		row(name, r, start)
+	}
+	if *oracle > 0 {
+		start := time.Now()
+		r, err := ScoreOracle(ctx, g, entries, *oracle, *batch)
+		if err != nil {
+			return err
+		}
+		row(fmt.Sprintf("%d-best oracle", *oracle), r, start)
 	}
 	return nil
 }
@@ -111,9 +124,22 @@ type Generator interface {
 // Score generates every entry's pronunciation with numBeams beams (1:
 // greedy), batch words at a time, and returns the error rates.
 func Score(ctx context.Context, g Generator, entries []Entry, numBeams, batch int) (Rates, error) {
+	return score(ctx, g, entries, numBeams, 1, batch)
+}
+
+// ScoreOracle runs beam search with n beams and n returned sequences and
+// scores each word by the closest of its n outputs: the n-best oracle (a
+// word is right when any of its n outputs is one of its pronunciations).
+func ScoreOracle(ctx context.Context, g Generator, entries []Entry, n, batch int) (Rates, error) {
+	return score(ctx, g, entries, n, n, batch)
+}
+
+// score generates every entry with numBeams beams and nReturn sequences and
+// scores the closest sequence of each.
+func score(ctx context.Context, g Generator, entries []Entry, numBeams, nReturn, batch int) (Rates, error) {
 	opts := g.Defaults()
 	opts.NumBeams = numBeams
-	opts.NumReturnSequences = 1
+	opts.NumReturnSequences = nReturn
 	opts.DoSample = false
 	var r Rates
 	for i := 0; i < len(entries); i += batch {
@@ -127,7 +153,14 @@ func Score(ctx context.Context, g Generator, entries []Entry, numBeams, batch in
 			return Rates{}, fmt.Errorf("words %d-%d: %w", i, i+len(part)-1, err)
 		}
 		for j, o := range outs {
-			r.Add(strings.Fields(o.Text()), part[j].Prons)
+			if len(o.Sequences) != nReturn {
+				return Rates{}, fmt.Errorf("word %q: %d sequences, asked for %d", part[j].Word, len(o.Sequences), nReturn)
+			}
+			hyps := make([][]string, len(o.Sequences))
+			for k, seq := range o.Sequences {
+				hyps[k] = strings.Fields(seq.Text)
+			}
+			r.AddBest(hyps, part[j].Prons)
 		}
 	}
 	return r, nil

@@ -110,6 +110,28 @@ func (r *Rates) Add(hyp []string, refs [][]string) {
 	r.RefLen += n
 }
 
+// AddBest scores the closest of several predictions for one word (fewest
+// edits; on a tie, the one whose reference is shorter, then the first): the
+// oracle of an n-best list. With one prediction it is Add.
+func (r *Rates) AddBest(hyps [][]string, refs [][]string) {
+	best, bestLen := -1, 0
+	for _, h := range hyps {
+		d, n := ScoreWord(h, refs)
+		if best < 0 || d < best || (d == best && n < bestLen) {
+			best, bestLen = d, n
+		}
+	}
+	if best < 0 { // no prediction: every reference phoneme is missed
+		best, bestLen = ScoreWord(nil, refs)
+	}
+	r.Words++
+	if best != 0 {
+		r.WrongWords++
+	}
+	r.Edits += best
+	r.RefLen += bestLen
+}
+
 // WER returns the word error rate.
 func (r Rates) WER() float64 {
 	if r.Words == 0 {

