@@ -108,8 +108,8 @@ type RepetitionPenalty struct {
 // NewRepetitionPenalty returns a repetition penalty; penalty must be above 0
 // (1 changes nothing).
 func NewRepetitionPenalty(penalty float64) (*RepetitionPenalty, error) {
-	if !(penalty > 0) || math.IsInf(penalty, 0) {
-		return nil, badProcessor("repetition_penalty is %v; set it above 0 (1 disables it)", penalty)
+	if !float32Factor(penalty) {
+		return nil, badProcessor("repetition_penalty is %v; set it between %.3g and %.3g (1 disables it)", penalty, minFactor, maxFactor)
 	}
 	return &RepetitionPenalty{penalty: float32(penalty)}, nil
 }
@@ -126,9 +126,9 @@ func (p *RepetitionPenalty) Process(history []int64, scores []float32) {
 	for i, t := range history {
 		s := scores[t]
 		if s < 0 {
-			p.tmp[i] = s * p.penalty
+			p.tmp[i] = clampFinite(s, s*p.penalty)
 		} else {
-			p.tmp[i] = s / p.penalty
+			p.tmp[i] = clampFinite(s, s/p.penalty)
 		}
 	}
 	for i, t := range history {
@@ -326,17 +326,39 @@ type Temperature struct {
 
 // NewTemperature returns a temperature processor; t must be above 0.
 func NewTemperature(t float64) (*Temperature, error) {
-	if !(t > 0) || math.IsInf(t, 0) {
-		return nil, badProcessor("temperature is %v; set it above 0", t)
+	if !float32Factor(t) {
+		return nil, badProcessor("temperature is %v; set it between %.3g and %.3g", t, minFactor, maxFactor)
 	}
 	return &Temperature{t: float32(t)}, nil
 }
 
-// Process implements LogitsProcessor.
+// Process implements LogitsProcessor. A finite score that a temperature
+// below 1 would push past float32's range stays at its largest value, so
+// no score becomes infinite (and no probability NaN): the tokens tied at
+// the top share the probability, as the limit of a temperature going to 0
+// would have it.
 func (p *Temperature) Process(_ []int64, scores []float32) {
-	for i := range scores {
-		scores[i] /= p.t
+	if p.t >= 1 {
+		for i := range scores {
+			scores[i] /= p.t
+		}
+		return
 	}
+	for i, s := range scores {
+		scores[i] = clampFinite(s, s/p.t)
+	}
+}
+
+// clampFinite returns x, or the float32 of largest magnitude of its sign
+// when x overflowed from the finite score s (an infinite s stays as it is).
+func clampFinite(s, x float32) float32 {
+	if x-x == 0 || s-s != 0 {
+		return x // x finite, or s itself infinite or NaN
+	}
+	if x > 0 {
+		return math.MaxFloat32
+	}
+	return -math.MaxFloat32
 }
 
 // TopK keeps the k highest scores (and any score tied with the k-th) and
