@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/s2s-dev/s2s/beamsearch"
@@ -60,6 +61,10 @@ func (o Output) Text() string {
 type Event struct {
 	// Input is the index of the input in the request.
 	Input int
+	// Sample is which sampled draw Text and Tokens continue, when
+	// sampling with num_return_sequences above 1 (draws are generated side
+	// by side); otherwise 0. The Final event is draw 0's.
+	Sample int
 	// Text is the newly settled text; never a partial UTF-8 character.
 	Text string
 	// Tokens are the newly settled token ids.
@@ -116,8 +121,34 @@ func Open(dir string, opts Options) (*Generator, error) {
 		return nil, err
 	}
 	g := &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc), limits: opts.Limits.WithDefaults()}
+	if err := g.checkDefaults(); err != nil {
+		return nil, errors.Join(err, model.Close())
+	}
 	g.stopping, g.stopAll = context.WithCancelCause(context.Background())
 	return g, nil
+}
+
+// checkDefaults caps the model's default max_new_tokens to the limits and
+// the model's positions, and refuses defaults no request could run with.
+func (g *Generator) checkDefaults() error {
+	g.defaults = g.limits.Cap(g.defaults, g.manifest.MaxPositions)
+	if err := g.CheckOptions(g.defaults); err != nil {
+		return fmt.Errorf("s2s: the defaults of %s do not work: %w; fix the file or raise the limit", g.manifest.Path(models.GenerationConfigFile), err)
+	}
+	return nil
+}
+
+// CheckOptions reports what Generate would refuse in opts before running
+// anything: a *LimitError for options over the limits or the model's
+// positions, else an error wrapping beamsearch.ErrInvalidOptions.
+func (g *Generator) CheckOptions(opts GenerateOptions) error {
+	if err := g.limits.CheckOptions(opts, g.manifest.MaxPositions); err != nil {
+		return err
+	}
+	if err := opts.Validate(g.model.VocabSize()); err != nil {
+		return fmt.Errorf("s2s: %w", err)
+	}
+	return nil
 }
 
 // Close stops the requests still running (each returns an error that
@@ -233,6 +264,13 @@ func (g *Generator) Generate(ctx context.Context, inputs []string, opts Generate
 	if len(inputs) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one text")
 	}
+	// What needs no tokens is checked before tokenizing.
+	if err := g.limits.checkTexts(inputs); err != nil {
+		return nil, err
+	}
+	if err := g.CheckOptions(opts); err != nil {
+		return nil, err
+	}
 	ids, err := g.tok.EncodeBatch(inputs)
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
@@ -278,7 +316,7 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 	if len(ids) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one token sequence")
 	}
-	if err := g.limits.check(ids, opts); err != nil {
+	if err := g.limits.check(ids, opts, g.manifest.MaxPositions); err != nil {
 		return nil, err
 	}
 	vocab := g.model.VocabSize()
@@ -305,18 +343,28 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 
 	var onStep beamsearch.StreamFunc
 	if stream != nil {
-		streams := make([]*tokenizer.StreamDecoder, len(ids))
+		// One stream per input and sampled draw: draws are generated side
+		// by side, each its own text.
+		draws := 1
+		if opts.DoSample {
+			draws = opts.NumReturnSequences
+		}
+		streams := make([]*tokenizer.StreamDecoder, len(ids)*draws)
 		for i := range streams {
 			streams[i] = tokenizer.NewStreamDecoder(g.tok, true)
 		}
 		onStep = func(s beamsearch.Step) error {
-			var text string
+			sd := streams[s.Input*draws+s.Sample]
+			var text strings.Builder
 			for _, id := range s.Tokens {
-				text += streams[s.Input].Add(id)
+				text.WriteString(sd.Add(id))
 			}
-			ev := Event{Input: s.Input, Tokens: s.Tokens, Text: text}
+			ev := Event{Input: s.Input, Sample: s.Sample, Tokens: s.Tokens, Text: text.String()}
 			if s.Final {
-				ev.Text += streams[s.Input].Flush()
+				// The input is done: every draw's held-back text is due;
+				// the event carries draw 0's (the others are in Output).
+				ev.Sample = 0
+				ev.Text = text.String() + streams[s.Input*draws].Flush()
 				out := g.output(s.Sequences)
 				ev.Final, ev.Output = true, &out
 			}
