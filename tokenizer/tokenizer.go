@@ -86,9 +86,8 @@ func Load(sourcePath, targetPath string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// loadPipeline reads and builds one tokenizer.json, turning any panic in a
-// dependency into an error.
-func loadPipeline(path string) (p *pipeline, err error) {
+// loadPipeline reads and builds one tokenizer.json.
+func loadPipeline(path string) (*pipeline, error) {
 	if path == "" {
 		return nil, fmt.Errorf("tokenizer: %w: no path given; pass the model's tokenizer.json", ErrNotFound)
 	}
@@ -102,6 +101,12 @@ func loadPipeline(path string) (p *pipeline, err error) {
 		}
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return parsePipeline(path, data)
+}
+
+// parsePipeline builds a pipeline from the bytes of a tokenizer.json,
+// turning any panic in a dependency into an error.
+func parsePipeline(path string, data []byte) (p *pipeline, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("tokenizer: %s: %w: %v; re-save it with the tokenizers library", path, ErrMalformed, r)
