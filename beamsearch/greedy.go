@@ -64,7 +64,8 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 			scores := logits[r*vocab : (r+1)*vocab]
 			chain.Process(row.history, scores)
 			// The processors make no NaN or +Inf of finite scores
-			// (clampFinite), so any here came from the decoder.
+			// (Temperature shifts them, RepetitionPenalty clamps), so any
+			// here came from the decoder.
 			top, lse, nan := maxLogSumExp(scores)
 			if nan {
 				return nil, nanError(r)

@@ -23,12 +23,20 @@ func TestTinyTemperatureIsRefused(t *testing.T) {
 }
 
 // TestSmallTemperatureNoNaN: a temperature that is valid but pushes the
-// scores past float32's range samples the top token, scored 0 (not NaN).
+// scores past float32's range (logits of 10 over 1e-37) samples the top
+// token, scored 0; it used to give +Inf scores and a NaN score.
 func TestSmallTemperatureNoNaN(t *testing.T) {
-	for _, temp := range []float64{1e-30, 2e-38} {
+	scaled := func(tok int) []float32 {
+		row := prefer(tok)
+		for i := range row {
+			row[i] = 20 + 10*row[i]
+		}
+		return row
+	}
+	for _, temp := range []float64{1e-30, 1e-37, 2e-38} {
 		o := greedyOptions()
 		o.DoSample, o.Temperature, o.TopK = true, temp, 0
-		dec := newFakeDecoder(4, []int{0}, tableLogits([][]float32{prefer(1), prefer(2), prefer(3)}))
+		dec := newFakeDecoder(4, []int{0}, tableLogits([][]float32{scaled(1), scaled(2), scaled(3)}))
 		res, err := Generate(context.Background(), dec, 1, o, nil)
 		if err != nil {
 			t.Fatalf("temperature %v: %v", temp, err)

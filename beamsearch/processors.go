@@ -332,20 +332,33 @@ func NewTemperature(t float64) (*Temperature, error) {
 	return &Temperature{t: float32(t)}, nil
 }
 
-// Process implements LogitsProcessor. A finite score that a temperature
-// below 1 would push past float32's range stays at its largest value, so
-// no score becomes infinite (and no probability NaN): the tokens tied at
-// the top share the probability, as the limit of a temperature going to 0
-// would have it.
+// Process implements LogitsProcessor. When a temperature below 1 would
+// push a finite score past float32's range, the scores are first shifted
+// so that the largest finite one is 0 (softmax, top-k and top-p do not
+// change under a shift): the top token stays finite at 0, and scores far
+// below it go to -Inf, probability 0, as the limit of a temperature going
+// to 0 has it. No finite score becomes +Inf or NaN.
 func (p *Temperature) Process(_ []int64, scores []float32) {
-	if p.t >= 1 {
-		for i := range scores {
-			scores[i] /= p.t
+	if p.t < 1 {
+		top, bottom := negInf, float32(math.Inf(1))
+		for _, s := range scores {
+			if s-s == 0 { // finite
+				top, bottom = max(top, s), min(bottom, s)
+			}
 		}
-		return
+		if top != negInf && max(float64(top), -float64(bottom))/float64(p.t) > math.MaxFloat32 {
+			for i, s := range scores {
+				if s-s == 0 {
+					scores[i] = (s - top) / p.t
+				} else {
+					scores[i] = s / p.t // ±Inf stays as it is, NaN too
+				}
+			}
+			return
+		}
 	}
-	for i, s := range scores {
-		scores[i] = clampFinite(s, s/p.t)
+	for i := range scores {
+		scores[i] /= p.t
 	}
 }
 
