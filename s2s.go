@@ -119,8 +119,34 @@ func Open(dir string, opts Options) (*Generator, error) {
 		return nil, err
 	}
 	g := &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc), limits: opts.Limits.WithDefaults()}
+	if err := g.checkDefaults(); err != nil {
+		return nil, errors.Join(err, model.Close())
+	}
 	g.stopping, g.stopAll = context.WithCancelCause(context.Background())
 	return g, nil
+}
+
+// checkDefaults caps the model's default max_new_tokens to the limits and
+// the model's positions, and refuses defaults no request could run with.
+func (g *Generator) checkDefaults() error {
+	g.defaults = g.limits.Cap(g.defaults, g.manifest.MaxPositions)
+	if err := g.CheckOptions(g.defaults); err != nil {
+		return fmt.Errorf("s2s: the defaults of %s do not work: %w; fix the file or raise the limit", g.manifest.Path(models.GenerationConfigFile), err)
+	}
+	return nil
+}
+
+// CheckOptions reports what Generate would refuse in opts before running
+// anything: a *LimitError for options over the limits or the model's
+// positions, else an error wrapping beamsearch.ErrInvalidOptions.
+func (g *Generator) CheckOptions(opts GenerateOptions) error {
+	if err := g.limits.CheckOptions(opts, g.manifest.MaxPositions); err != nil {
+		return err
+	}
+	if err := opts.Validate(g.model.VocabSize()); err != nil {
+		return fmt.Errorf("s2s: %w", err)
+	}
+	return nil
 }
 
 // Close stops the requests still running (each returns an error that
@@ -236,6 +262,13 @@ func (g *Generator) Generate(ctx context.Context, inputs []string, opts Generate
 	if len(inputs) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one text")
 	}
+	// What needs no tokens is checked before tokenizing.
+	if err := g.limits.checkTexts(inputs); err != nil {
+		return nil, err
+	}
+	if err := g.CheckOptions(opts); err != nil {
+		return nil, err
+	}
 	ids, err := g.tok.EncodeBatch(inputs)
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
@@ -281,7 +314,7 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 	if len(ids) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one token sequence")
 	}
-	if err := g.limits.check(ids, opts); err != nil {
+	if err := g.limits.check(ids, opts, g.manifest.MaxPositions); err != nil {
 		return nil, err
 	}
 	vocab := g.model.VocabSize()

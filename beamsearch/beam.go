@@ -91,8 +91,8 @@ func beamSearch(ctx context.Context, dec Decoder, batch int, opts Options, chain
 					continue
 				}
 				row := p*nb + j
-				if !logSoftmax(logProbs, logits[row*vocab:(row+1)*vocab]) {
-					return nil, nanError(row)
+				if err := logSoftmax(logProbs, logits[row*vocab:(row+1)*vocab], row); err != nil {
+					return nil, err
 				}
 				chain.Process(in.beams[j], logProbs)
 				heap = offerAll(heap, keep, logProbs, base, int32(j))
@@ -146,22 +146,23 @@ func beamSearch(ctx context.Context, dec Decoder, batch int, opts Options, chain
 	}
 }
 
-// logSoftmax writes log_softmax(logits) to dst in float32 and reports
-// false when a logit is NaN.
-func logSoftmax(dst, logits []float32) bool {
-	lse, nan := logSumExp(logits)
+// logSoftmax writes log_softmax(logits) to dst in float32; a NaN or +Inf
+// logit breaks the decoder contract (an error naming row).
+func logSoftmax(dst, logits []float32, row int) error {
+	top, lse, nan := maxLogSumExp(logits)
 	if nan {
-		return false
+		return nanError(row)
 	}
-	if math.IsInf(lse, 0) {
-		// All -inf (or a +inf): nothing is possible; keep generate()'s -inf/NaN-free view.
-		for i, x := range logits {
-			dst[i] = x
-		}
-		return true
+	if math.IsInf(float64(top), 1) {
+		return infError(row)
+	}
+	if math.IsInf(lse, -1) {
+		// All -inf: nothing is possible; keep generate()'s NaN-free view.
+		copy(dst, logits)
+		return nil
 	}
 	subLSE(dst, logits, lse)
-	return true
+	return nil
 }
 
 // offerAll offers every token of one beam to a min-heap of the best keep

@@ -67,7 +67,8 @@ type Step struct {
 type StreamFunc func(Step) error
 
 // ErrDecoder is returned (wrapped) when the decoder breaks its contract:
-// a wrong number of rows or logits, or NaN logits; check with errors.Is.
+// a wrong number of rows or logits, or NaN or +Inf logits (-Inf is allowed:
+// a token the model rules out); check with errors.Is.
 var ErrDecoder = errors.New("decoder broke its contract")
 
 // beamSentinel is the score generate() gives to beams and hypothesis slots
@@ -110,10 +111,19 @@ func Generate(ctx context.Context, dec Decoder, batch int, opts Options, stream 
 	if r, ok := dec.(Reserver); ok {
 		r.Reserve(opts.MaxNewTokens)
 	}
+	var results []Result
 	if opts.NumBeams > 1 {
-		return beamSearch(ctx, dec, batch, opts, chain, stream)
+		results, err = beamSearch(ctx, dec, batch, opts, chain, stream)
+	} else {
+		results, err = greedySearch(ctx, dec, batch, opts, chain, stream)
 	}
-	return greedySearch(ctx, dec, batch, opts, chain, stream)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkScores(results); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // expand makes each of batch rows into n consecutive rows.
@@ -174,6 +184,23 @@ func isEOS(eos []int64, t int64) bool {
 
 func nanError(row int) error {
 	return fmt.Errorf("beamsearch: %w: row %d of the logits holds NaN; check the model export", ErrDecoder, row)
+}
+
+func infError(row int) error {
+	return fmt.Errorf("beamsearch: %w: row %d of the logits holds +Inf; check the model export", ErrDecoder, row)
+}
+
+// checkScores reports a sequence scored NaN, which no input may cause:
+// the decoder contract check and the options' ranges rule it out.
+func checkScores(results []Result) error {
+	for i, r := range results {
+		for j, s := range r.Sequences {
+			if math.IsNaN(s.Score) {
+				return fmt.Errorf("beamsearch: sequence %d of input %d scored NaN; this is a bug, report it with the options used", j, i)
+			}
+		}
+	}
+	return nil
 }
 
 // lengthPenalized divides a beam's summed log-probabilities by

@@ -63,9 +63,15 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 			// allows it): no copy of the row.
 			scores := logits[r*vocab : (r+1)*vocab]
 			chain.Process(row.history, scores)
+			// The processors make no NaN or +Inf of finite scores
+			// (Temperature shifts them, RepetitionPenalty clamps), so any
+			// here came from the decoder.
 			top, lse, nan := maxLogSumExp(scores)
 			if nan {
 				return nil, nanError(r)
+			}
+			if math.IsInf(float64(top), 1) {
+				return nil, infError(r)
 			}
 			var tok int
 			if row.rng != nil {

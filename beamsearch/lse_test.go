@@ -217,7 +217,7 @@ func BenchmarkTopK(b *testing.B) {
 		for b.Loop() {
 			h = h[:0]
 			for beam := range int32(4) {
-				logSoftmax(lp, x)
+				logSoftmax(lp, x, 0)
 				h = offerAll(h, keep, lp, -float32(beam), beam)
 			}
 		}

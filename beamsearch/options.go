@@ -94,6 +94,12 @@ func Defaults() Options {
 	}
 }
 
+// MaxCount bounds max_new_tokens, num_beams and num_return_sequences, so
+// that no arithmetic on them (rows, candidates per step) overflows. It is
+// far above what fits in memory: callers that serve requests set their
+// own, lower limits (s2s.Limits).
+const MaxCount = 1 << 24
+
 // ErrInvalidOptions is returned (wrapped) by Validate; check with errors.Is.
 var ErrInvalidOptions = errors.New("invalid generation options")
 
@@ -106,6 +112,12 @@ func (o Options) Validate(vocabSize int) error {
 	switch {
 	case o.MaxNewTokens < 1:
 		return bad("max_new_tokens is %d; set it to 1 or more", o.MaxNewTokens)
+	case o.MaxNewTokens > MaxCount:
+		return bad("max_new_tokens is %d; the most is %d", o.MaxNewTokens, MaxCount)
+	case o.NumBeams > MaxCount:
+		return bad("num_beams is %d; the most is %d", o.NumBeams, MaxCount)
+	case o.NumReturnSequences > MaxCount:
+		return bad("num_return_sequences is %d; the most is %d", o.NumReturnSequences, MaxCount)
 	case o.MinNewTokens < 0:
 		return bad("min_new_tokens is %d; it cannot be negative", o.MinNewTokens)
 	case o.MinNewTokens > o.MaxNewTokens:
@@ -121,15 +133,18 @@ func (o Options) Validate(vocabSize int) error {
 	case o.EarlyStopping != EarlyStoppingTrue && o.EarlyStopping != EarlyStoppingFalse && o.EarlyStopping != EarlyStoppingNever:
 		return bad("early_stopping is %q; use true, false or never", o.EarlyStopping)
 	case math.IsNaN(o.LengthPenalty) || math.IsInf(o.LengthPenalty, 0):
-		return bad("length_penalty must be a finite number")
-	case !(o.Temperature > 0) || math.IsInf(o.Temperature, 0):
-		return bad("temperature is %v; set it above 0", o.Temperature)
+		return bad("length_penalty is %v; give a finite number", o.LengthPenalty)
+	case !lengthPenaltyFits(o.LengthPenalty, o.MaxNewTokens):
+		return bad("length_penalty is %v: with max_new_tokens %d, length ** length_penalty leaves float32's range and every beam score would be 0 or infinite; keep it within ±%.4g",
+			o.LengthPenalty, o.MaxNewTokens, maxLengthPenalty(o.MaxNewTokens))
+	case !float32Factor(o.Temperature):
+		return bad("temperature is %v; set it between %.3g and %.3g (it divides float32 logits; 1 leaves them as they are)", o.Temperature, minFactor, maxFactor)
 	case o.TopK < 0:
 		return bad("top_k is %d; use 0 to disable it", o.TopK)
 	case !(o.TopP > 0 && o.TopP <= 1):
 		return bad("top_p is %v; set it in (0, 1]", o.TopP)
-	case !(o.RepetitionPenalty > 0) || math.IsInf(o.RepetitionPenalty, 0):
-		return bad("repetition_penalty is %v; set it above 0 (1 disables it)", o.RepetitionPenalty)
+	case !float32Factor(o.RepetitionPenalty):
+		return bad("repetition_penalty is %v; set it between %.3g and %.3g (1 disables it)", o.RepetitionPenalty, minFactor, maxFactor)
 	case o.NoRepeatNgramSize < 0:
 		return bad("no_repeat_ngram_size is %d; use 0 to disable it", o.NoRepeatNgramSize)
 	case len(o.EOSTokenIDs) == 0:
@@ -174,4 +189,35 @@ func (o Options) Validate(vocabSize int) error {
 		}
 	}
 	return nil
+}
+
+// The range of a factor that multiplies or divides float32 scores
+// (temperature, repetition_penalty): it must be a normal float32, or it
+// would round to 0 or to infinity and turn scores into NaN.
+const (
+	minFactor = 0x1p-126 // the smallest normal float32, about 1.2e-38
+	maxFactor = math.MaxFloat32
+)
+
+// float32Factor reports whether x is a usable factor: positive and a
+// normal float32.
+func float32Factor(x float64) bool {
+	return x >= minFactor && x <= maxFactor
+}
+
+// maxLengthPenalty is the largest |length_penalty| for which
+// length ** length_penalty stays a normal, finite float32 for every length
+// up to maxNewTokens (lengthPenalized divides a float32 sum by it).
+func maxLengthPenalty(maxNewTokens int) float64 {
+	if maxNewTokens <= 1 {
+		return math.Inf(1)
+	}
+	// ln(smallest normal float32) is about -87.3; ln(MaxFloat32) about 88.7.
+	return math.Log(minFactor) / -math.Log(float64(maxNewTokens))
+}
+
+// lengthPenaltyFits reports whether length_penalty lp keeps every length
+// factor in float32's normal range.
+func lengthPenaltyFits(lp float64, maxNewTokens int) bool {
+	return math.Abs(lp) < maxLengthPenalty(maxNewTokens)
 }

@@ -108,8 +108,8 @@ type RepetitionPenalty struct {
 // NewRepetitionPenalty returns a repetition penalty; penalty must be above 0
 // (1 changes nothing).
 func NewRepetitionPenalty(penalty float64) (*RepetitionPenalty, error) {
-	if !(penalty > 0) || math.IsInf(penalty, 0) {
-		return nil, badProcessor("repetition_penalty is %v; set it above 0 (1 disables it)", penalty)
+	if !float32Factor(penalty) {
+		return nil, badProcessor("repetition_penalty is %v; set it between %.3g and %.3g (1 disables it)", penalty, minFactor, maxFactor)
 	}
 	return &RepetitionPenalty{penalty: float32(penalty)}, nil
 }
@@ -126,9 +126,9 @@ func (p *RepetitionPenalty) Process(history []int64, scores []float32) {
 	for i, t := range history {
 		s := scores[t]
 		if s < 0 {
-			p.tmp[i] = s * p.penalty
+			p.tmp[i] = clampFinite(s, s*p.penalty)
 		} else {
-			p.tmp[i] = s / p.penalty
+			p.tmp[i] = clampFinite(s, s/p.penalty)
 		}
 	}
 	for i, t := range history {
@@ -326,17 +326,52 @@ type Temperature struct {
 
 // NewTemperature returns a temperature processor; t must be above 0.
 func NewTemperature(t float64) (*Temperature, error) {
-	if !(t > 0) || math.IsInf(t, 0) {
-		return nil, badProcessor("temperature is %v; set it above 0", t)
+	if !float32Factor(t) {
+		return nil, badProcessor("temperature is %v; set it between %.3g and %.3g", t, minFactor, maxFactor)
 	}
 	return &Temperature{t: float32(t)}, nil
 }
 
-// Process implements LogitsProcessor.
+// Process implements LogitsProcessor. When a temperature below 1 would
+// push a finite score past float32's range, the scores are first shifted
+// so that the largest finite one is 0 (softmax, top-k and top-p do not
+// change under a shift): the top token stays finite at 0, and scores far
+// below it go to -Inf, probability 0, as the limit of a temperature going
+// to 0 has it. No finite score becomes +Inf or NaN.
 func (p *Temperature) Process(_ []int64, scores []float32) {
+	if p.t < 1 {
+		top, bottom := negInf, float32(math.Inf(1))
+		for _, s := range scores {
+			if s-s == 0 { // finite
+				top, bottom = max(top, s), min(bottom, s)
+			}
+		}
+		if top != negInf && max(float64(top), -float64(bottom))/float64(p.t) > math.MaxFloat32 {
+			for i, s := range scores {
+				if s-s == 0 {
+					scores[i] = (s - top) / p.t
+				} else {
+					scores[i] = s / p.t // ±Inf stays as it is, NaN too
+				}
+			}
+			return
+		}
+	}
 	for i := range scores {
 		scores[i] /= p.t
 	}
+}
+
+// clampFinite returns x, or the float32 of largest magnitude of its sign
+// when x overflowed from the finite score s (an infinite s stays as it is).
+func clampFinite(s, x float32) float32 {
+	if x-x == 0 || s-s != 0 {
+		return x // x finite, or s itself infinite or NaN
+	}
+	if x > 0 {
+		return math.MaxFloat32
+	}
+	return -math.MaxFloat32
 }
 
 // TopK keeps the k highest scores (and any score tied with the k-th) and

@@ -15,11 +15,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/viper"
 
+	"github.com/s2s-dev/s2s"
 	"github.com/s2s-dev/s2s/beamsearch"
 	"github.com/s2s-dev/s2s/models"
 	"github.com/s2s-dev/s2s/runtime"
@@ -34,6 +36,8 @@ type Config struct {
 	Model string
 	// Runtime holds the load-time ONNX Runtime options.
 	Runtime runtime.Options
+	// Limits bound each request (zero fields: s2s.DefaultLimits).
+	Limits s2s.Limits
 	// Generation holds the per-request generation options, already merged
 	// over the model's generation_config.json.
 	Generation beamsearch.Options
@@ -73,39 +77,108 @@ type value struct {
 
 func (v value) str() string { return strings.TrimSpace(fmt.Sprint(v.raw)) }
 
-func (v value) int() (int, error) {
+// int64 returns the value as a whole number. Every source is range
+// checked: a number that does not fit in an int64 (from a flag, the
+// environment, YAML or JSON) is an error, never a wrapped-around value.
+func (v value) int64() (int64, error) {
+	outOfRange := func() (int64, error) {
+		return 0, fmt.Errorf("config: %s is %s; it is out of range (at most %d)", v.name, v.str(), int64(math.MaxInt64))
+	}
 	switch x := v.raw.(type) {
 	case int:
-		return x, nil
+		return int64(x), nil
 	case int64:
-		return int(x), nil
+		return x, nil
+	case int32:
+		return int64(x), nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return outOfRange()
+		}
+		return int64(x), nil
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return outOfRange()
+		}
+		return int64(x), nil
 	case float64:
-		if x != float64(int(x)) {
+		if math.IsNaN(x) || math.IsInf(x, 0) || x != math.Trunc(x) {
 			return 0, fmt.Errorf("config: %s is %v; give a whole number", v.name, x)
 		}
-		return int(x), nil
+		// float64(MaxInt64) rounds up to 2^63, which does not fit.
+		if x < math.MinInt64 || x >= math.MaxInt64 {
+			return outOfRange()
+		}
+		return int64(x), nil
 	}
-	n, err := strconv.Atoi(v.str())
+	n, err := strconv.ParseInt(v.str(), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return outOfRange()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("config: %s is %q; give a whole number", v.name, v.str())
 	}
 	return n, nil
 }
 
-func (v value) int64() (int64, error) {
-	n, err := v.int()
-	return int64(n), err
+// int returns the value as an int; on 32-bit hosts a value past int32 is
+// out of range.
+func (v value) int() (int, error) {
+	n, err := v.int64()
+	if err != nil {
+		return 0, err
+	}
+	if n > math.MaxInt || n < math.MinInt {
+		return 0, fmt.Errorf("config: %s is %d; it is out of range (at most %d)", v.name, n, math.MaxInt)
+	}
+	return int(n), nil
 }
 
+// uint64 returns the value as an unsigned whole number (seeds).
+func (v value) uint64() (uint64, error) {
+	switch x := v.raw.(type) {
+	case uint64:
+		return x, nil
+	case uint:
+		return uint64(x), nil
+	case string:
+		n, err := strconv.ParseUint(strings.TrimSpace(x), 10, 64)
+		if err == nil {
+			return n, nil
+		}
+	}
+	n, err := v.int64()
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("config: %s is %d; give a whole number 0 or above", v.name, n)
+	}
+	return uint64(n), nil
+}
+
+// float returns the value as a number. NaN and the infinities parse (the
+// options' Validate says which option takes none of them); a number past
+// float64's range is an error.
 func (v value) float() (float64, error) {
 	switch x := v.raw.(type) {
 	case float64:
 		return x, nil
 	case int:
 		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
 	}
 	f, err := strconv.ParseFloat(v.str(), 64)
+	if errors.Is(err, strconv.ErrRange) && !math.IsInf(f, 0) {
+		return f, nil // underflow to 0 or a subnormal: the nearest value
+	}
 	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("config: %s is %q; it is past the range of a float64", v.name, v.str())
+		}
 		return 0, fmt.Errorf("config: %s is %q; give a number", v.name, v.str())
 	}
 	return f, nil
@@ -267,6 +340,15 @@ var keys = []key{
 	{"disable_mem_arena", kBool, "turn ONNX Runtime's CPU memory arena off (less memory held between requests of different sizes)", setBool(func(c *Config, b bool) { c.Runtime.DisableMemArena = b })},
 	{"ort_config", kString, "ONNX Runtime session config entries, key=value[,key=value...], e.g. session.intra_op.allow_spinning=0", setORTConfig},
 
+	// Limits of each request (s2s.Limits): a request over one fails at once.
+	{"max_inputs", kInt, "limit: most inputs of one request or batch (default 256)", setInt(func(c *Config, n int) { c.Limits.MaxInputs = n })},
+	{"max_input_bytes", kInt, "limit: most bytes of one input text (default 64 per max_input_tokens)", setInt(func(c *Config, n int) { c.Limits.MaxInputBytes = n })},
+	{"max_input_tokens", kInt, "limit: most tokens of one input; the model's max_position_embeddings applies too (default 1024)", setInt(func(c *Config, n int) { c.Limits.MaxInputTokens = n })},
+	{"limit_max_new_tokens", kInt, "limit: most max_new_tokens a request may ask; the model's max_position_embeddings applies too (default 1024)", setInt(func(c *Config, n int) { c.Limits.MaxNewTokens = n })},
+	{"max_beams", kInt, "limit: most num_beams (default 32)", setInt(func(c *Config, n int) { c.Limits.MaxBeams = n })},
+	{"max_return_sequences", kInt, "limit: most num_return_sequences (default 32)", setInt(func(c *Config, n int) { c.Limits.MaxReturnSequences = n })},
+	{"max_rows", kInt, "limit: most decoder rows of one request, inputs x beams (or x sequences when sampling) (default 1024)", setInt(func(c *Config, n int) { c.Limits.MaxRows = n })},
+
 	// Generation options from here on (firstGenerationKey).
 	{"max_new_tokens", kInt, "most tokens to generate, EOS included (default: generation_config.json, else 20)", setInt(func(c *Config, n int) { c.Generation.MaxNewTokens = n })},
 	{"min_new_tokens", kInt, "fewest tokens to generate before EOS may end a sequence (default 0)", setInt(func(c *Config, n int) { c.Generation.MinNewTokens = n })},
@@ -278,7 +360,11 @@ var keys = []key{
 	{"temperature", kFloat, "sampling temperature (default 1.0)", setFloat(func(c *Config, x float64) { c.Generation.Temperature = x })},
 	{"top_k", kInt, "sample from the k most likely tokens; 0 disables (default 50)", setInt(func(c *Config, n int) { c.Generation.TopK = n })},
 	{"top_p", kFloat, "sample from the smallest set of tokens with this much probability (default 1.0)", setFloat(func(c *Config, x float64) { c.Generation.TopP = x })},
-	{"seed", kInt, "random seed of sampling, per request (default 0)", setInt(func(c *Config, n int) { c.Generation.Seed = uint64(n) })},
+	{"seed", kInt, "random seed of sampling, per request, 0 to 2^64-1 (default 0)", func(c *Config, v value) error {
+		n, err := v.uint64()
+		c.Generation.Seed = n
+		return err
+	}},
 	{"repetition_penalty", kFloat, "penalty of tokens already generated; 1.0 disables (default 1.0)", setFloat(func(c *Config, x float64) { c.Generation.RepetitionPenalty = x })},
 	{"no_repeat_ngram_size", kInt, "never repeat an n-gram of this size; 0 disables (default 0)", setInt(func(c *Config, n int) { c.Generation.NoRepeatNgramSize = n })},
 	{"bad_words_ids", kIDSeqs, "token sequences never to generate, as JSON: [[5],[7,8]]", func(c *Config, v value) error {
@@ -322,7 +408,9 @@ func EnvName(k string) string { return EnvPrefix + "_" + strings.ToUpper(k) }
 // command line override the other sources; their zero defaults mean
 // nothing.
 func RegisterFlags(fs *flag.FlagSet) {
-	fs.String(flagName(modelKey), "", "model directory (written by `python -m s2s_export` or optimum-cli) [env S2S_MODEL]")
+	// No back quotes in usage texts: flag.PrintDefaults takes a back-quoted
+	// word for the flag's argument name.
+	fs.String(flagName(modelKey), "", "model directory, as the s2s exporter (python -m s2s_export) or optimum-cli writes it [env S2S_MODEL]")
 	fs.String(flagName(configKey), "", "YAML config file whose keys are these flags' names with underscores [env S2S_CONFIG]")
 	for _, k := range keys {
 		usage := fmt.Sprintf("%s [env %s]", k.usage, EnvName(k.name))
@@ -387,8 +475,21 @@ func Load(fs *flag.FlagSet) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Generation = m.Options(gc)
-	for _, k := range keys {
+	base := m.Options(gc)
+	for i, k := range keys {
+		if i == firstGenerationKey {
+			// The limits are set (their keys come first): the model's
+			// default max_new_tokens is capped to them, as s2s.Open does.
+			if err := c.Limits.Validate(); err != nil {
+				return nil, err
+			}
+			c.Generation = c.Limits.Cap(base, m.MaxPositions)
+			// The model's defaults must work on their own, as s2s.Open
+			// requires.
+			if err := checkDefaults(c.Generation, c.Limits, m); err != nil {
+				return nil, err
+			}
+		}
 		if !v.IsSet(k.name) {
 			continue
 		}
@@ -400,13 +501,30 @@ func Load(fs *flag.FlagSet) (*Config, error) {
 	if err := c.Runtime.Validate(); err != nil {
 		return nil, err
 	}
-	if c.BatchSize < 1 {
-		return nil, fmt.Errorf("config: batch_size is %d; set it to 1 or more", c.BatchSize)
+	if maxInputs := c.Limits.WithDefaults().MaxInputs; c.BatchSize < 1 || c.BatchSize > maxInputs {
+		return nil, fmt.Errorf("config: batch_size is %d; set it between 1 and max_inputs (%d)", c.BatchSize, maxInputs)
+	}
+	// Limits first: their errors name the setting that raises them.
+	if err := c.Limits.WithDefaults().CheckOptions(c.Generation, m.MaxPositions); err != nil {
+		return nil, err
 	}
 	if err := c.Generation.Validate(m.VocabSize); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// checkDefaults reports model defaults no request could run with, naming
+// generation_config.json.
+func checkDefaults(o beamsearch.Options, l s2s.Limits, m *models.Manifest) error {
+	err := l.WithDefaults().CheckOptions(o, m.MaxPositions)
+	if err == nil {
+		err = o.Validate(m.VocabSize)
+	}
+	if err != nil {
+		return fmt.Errorf("config: the defaults of %s do not work: %w; fix the file or raise the limit", m.Path(models.GenerationConfigFile), err)
+	}
+	return nil
 }
 
 // known reports whether name is a configuration key.

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
-
-	"github.com/s2s-dev/s2s"
 )
 
 // Serve is the configuration of gen serve: the model, its runtime and
@@ -36,9 +34,8 @@ type Serve struct {
 	MaxConcurrentRequests int
 	MaxQueue              int
 
-	// Limits bound each request (s2s.Limits); MaxNewTokens is the key
-	// max_new_tokens_limit, as max_new_tokens is the per-request default.
-	Limits           s2s.Limits
+	// The limits of each request are Config.Limits, from the keys gen
+	// shares (max_inputs, limit_max_new_tokens, ...).
 	MaxStopSequences int
 	MaxStopBytes     int
 
@@ -131,12 +128,6 @@ var serveKeys = []serveKey{
 	{"max_concurrent_requests", kInt, "64", "most requests decoded at once (over all batches); more wait in the queue", sInt(func(s *Serve, n int) { s.MaxConcurrentRequests = n })},
 	{"max_queue", kInt, "256", "most requests waiting; past it a request gets 503 with Retry-After at once", sInt(func(s *Serve, n int) { s.MaxQueue = n })},
 
-	{"max_inputs", kInt, "32", "most inputs of one request (OpenAI prompt list, v2 text_input)", sInt(func(s *Serve, n int) { s.Limits.MaxInputs = n })},
-	{"max_input_tokens", kInt, "1024", "most tokens of one input", sInt(func(s *Serve, n int) { s.Limits.MaxInputTokens = n })},
-	{"max_new_tokens_limit", kInt, "1024", "most max_new_tokens a request may ask (the limit max_new_tokens)", sInt(func(s *Serve, n int) { s.Limits.MaxNewTokens = n })},
-	{"max_beams", kInt, "16", "most num_beams a request may ask", sInt(func(s *Serve, n int) { s.Limits.MaxBeams = n })},
-	{"max_return_sequences", kInt, "16", "most num_return_sequences (OpenAI n, TGI best_of) a request may ask", sInt(func(s *Serve, n int) { s.Limits.MaxReturnSequences = n })},
-	{"max_rows", kInt, "256", "most decoder rows of one request: inputs x beams (or x samples)", sInt(func(s *Serve, n int) { s.Limits.MaxRows = n })},
 	{"max_stop_sequences", kInt, "4", "most stop strings of one request", sInt(func(s *Serve, n int) { s.MaxStopSequences = n })},
 	{"max_stop_bytes", kInt, "256", "longest stop string in bytes", sInt(func(s *Serve, n int) { s.MaxStopBytes = n })},
 	{"playground", kBool, "true", "serve the playground page at GET /", sBool(func(s *Serve, b bool) { s.Playground = b })},
@@ -211,9 +202,6 @@ func LoadServe(fs *flag.FlagSet) (*Serve, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return nil, fmt.Errorf("config: log_level is %q; use debug, info, warn or error", s.LogLevel)
-	}
-	if err := s.Limits.Validate(); err != nil {
-		return nil, err
 	}
 	return s, nil
 }

@@ -36,11 +36,11 @@ func TestServePrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Addr != ":8080" || s.MaxQueue != 256 || s.BatchWindow != 5*time.Millisecond || !s.Batching || s.Limits.MaxNewTokens != 1024 || s.LogFormat != "text" {
+	if s.Addr != ":8080" || s.MaxQueue != 256 || s.BatchWindow != 5*time.Millisecond || !s.Batching || s.Limits.WithDefaults().MaxNewTokens != 1024 || s.LogFormat != "text" {
 		t.Errorf("defaults: %+v", s)
 	}
 	file := filepath.Join(t.TempDir(), "serve.yaml")
-	os.WriteFile(file, []byte("max_new_tokens: 7\nmax_queue: 10\nbatch_window: 20ms\nbatching: false\nmax_new_tokens_limit: 64\nmax_batch_rows: 3\n"), 0o644)
+	os.WriteFile(file, []byte("max_new_tokens: 7\nmax_queue: 10\nbatch_window: 20ms\nbatching: false\nlimit_max_new_tokens: 64\nmax_batch_rows: 3\n"), 0o644)
 	t.Setenv("S2S_MAX_QUEUE", "11")
 	t.Setenv("S2S_MAX_BATCH_ROWS", "4")
 	s, err = loadServe(t, "-model", model, "-config", file, "-max-batch-rows", "5")

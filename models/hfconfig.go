@@ -3,7 +3,10 @@ package models
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -54,6 +57,7 @@ type hfConfig struct {
 	NumDecoderLayers      int    `json:"num_decoder_layers"`
 	DecoderLayers         int    `json:"decoder_layers"`
 	DecoderAttentionHeads int    `json:"decoder_attention_heads"`
+	MaxPositionEmbeddings int    `json:"max_position_embeddings"`
 	PadTokenID            idList `json:"pad_token_id"`
 	EOSTokenID            idList `json:"eos_token_id"`
 	BOSTokenID            idList `json:"bos_token_id"`
@@ -62,15 +66,15 @@ type hfConfig struct {
 
 // readJSON decodes dir/name into v; a missing file is reported as (false, nil).
 func readJSON(dir, name string, v any) (bool, error) {
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if os.IsNotExist(err) {
+	data, err := readModelFile(dir, name)
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("models: %w", err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("models: %s: %v; fix or re-export it", filepath.Join(dir, name), err)
+		return false, fmt.Errorf("models: %s: %w: %v; fix or re-export it", filepath.Join(dir, name), ErrBadManifest, err)
 	}
 	return true, nil
 }
@@ -97,6 +101,7 @@ func deriveFromConfig(dir string) (*Manifest, error) {
 		EOSTokenIDs:         c.EOSTokenID,
 		BOSTokenID:          c.BOSTokenID.first(),
 		DecoderStartTokenID: c.DecoderStartTokenID.first(),
+		MaxPositions:        c.MaxPositionEmbeddings,
 		Derived:             true,
 	}
 	switch {
@@ -112,8 +117,10 @@ func deriveFromConfig(dir string) (*Manifest, error) {
 		m.HeadDim = c.DModel / c.DecoderAttentionHeads
 		m.NumLayers = c.DecoderLayers
 	}
+	// A name that exists is kept even when it leads out of dir: Validate
+	// refuses it then, rather than acting as if the file were absent.
 	exists := func(name string) string {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			return name
 		}
 		return ""
@@ -182,14 +189,80 @@ type GenerationConfig struct {
 // defaultMaxLength is transformers' GenerationConfig().max_length.
 const defaultMaxLength = 20
 
+// GenerationConfigFile is the generation defaults' file name inside a
+// model directory.
+const GenerationConfigFile = "generation_config.json"
+
 // LoadGenerationConfig reads dir/generation_config.json; a directory without
-// one gives an empty config.
+// one gives an empty config. Values out of range (a negative num_beams, a
+// max_length below 2, ...) are refused with an error naming the field.
 func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
 	g := &GenerationConfig{}
-	if _, err := readJSON(dir, "generation_config.json", g); err != nil {
+	if _, err := readJSON(dir, GenerationConfigFile, g); err != nil {
+		return nil, err
+	}
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("models: %s: %w", filepath.Join(dir, GenerationConfigFile), err)
+	}
+	return g, nil
+}
+
+// ParseGenerationConfig decodes and checks a generation_config.json.
+func ParseGenerationConfig(data []byte) (*GenerationConfig, error) {
+	g := &GenerationConfig{}
+	if err := json.Unmarshal(data, g); err != nil {
+		return nil, fmt.Errorf("%w: %v; fix or re-export it", ErrBadManifest, err)
+	}
+	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// Validate checks each value of g on its own: counts in range (so that
+// max_length - 1 and the like cannot overflow), probabilities and factors
+// finite. How the values fit together (min below max, beams and returned
+// sequences) is beamsearch.Options.Validate's, on the merged options.
+func (g *GenerationConfig) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s; fix the file or drop the field", ErrBadManifest, fmt.Sprintf(format, args...))
+	}
+	// A count past maxCount cannot be a real setting; it could overflow.
+	const maxCount = math.MaxInt32
+	for _, f := range []struct {
+		name   string
+		v      *int
+		lo, hi int
+	}{
+		{"max_length", g.MaxLength, 2, maxCount}, // max_length counts the decoder start token
+		{"max_new_tokens", g.MaxNewTokens, 1, maxCount},
+		{"min_length", g.MinLength, 0, maxCount},
+		{"min_new_tokens", g.MinNewTokens, 0, maxCount},
+		{"num_beams", g.NumBeams, 1, maxCount},
+		{"num_return_sequences", g.NumReturnSequences, 1, maxCount},
+		{"top_k", g.TopK, 0, maxCount},
+		{"no_repeat_ngram_size", g.NoRepeatNgramSize, 0, maxCount},
+	} {
+		if f.v != nil && (*f.v < f.lo || *f.v > f.hi) {
+			return bad("%s is %d; it must be between %d and %d", f.name, *f.v, f.lo, f.hi)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{
+		{"length_penalty", g.LengthPenalty}, {"temperature", g.Temperature}, {"top_p", g.TopP}, {"repetition_penalty", g.RepetitionPenalty},
+	} {
+		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
+			return bad("%s is %v; give a finite number", f.name, *f.v)
+		}
+	}
+	switch g.EarlyStopping {
+	case "", beamsearch.EarlyStoppingTrue, beamsearch.EarlyStoppingFalse, beamsearch.EarlyStoppingNever:
+	default:
+		return bad("early_stopping is %q; use true, false or \"never\"", string(g.EarlyStopping))
+	}
+	return nil
 }
 
 // Options returns the generation options a model starts from: the

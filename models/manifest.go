@@ -10,8 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/s2s-dev/s2s/internal/safefile"
 )
 
 // ManifestFile is the manifest's file name inside a model directory.
@@ -81,6 +85,13 @@ type Manifest struct {
 	HiddenSize int `json:"hidden_size"`
 	VocabSize  int `json:"vocab_size"`
 
+	// MaxPositions is the model's max_position_embeddings: the longest
+	// input, and the most decoder steps, its position embeddings cover
+	// (BART, mBART, Marian, Pegasus). 0 means no such limit (T5's relative
+	// positions, recurrent models). An exported s2s.json without it takes
+	// it from config.json.
+	MaxPositions int `json:"max_position_embeddings,omitempty"`
+
 	PadTokenID          int64   `json:"pad_token_id"`
 	EOSTokenIDs         []int64 `json:"eos_token_id"`
 	BOSTokenID          int64   `json:"bos_token_id"`
@@ -116,9 +127,21 @@ func (m *Manifest) Path(name string) string {
 	return filepath.Join(m.Dir, name)
 }
 
+// MaxJSONBytes is the size limit of the JSON files of a model directory
+// (s2s.json, config.json, generation_config.json): real ones are a few
+// kilobytes.
+const MaxJSONBytes = 16 << 20
+
+// ErrBadManifest is returned (wrapped) for a manifest, config.json or
+// generation_config.json that is malformed or inconsistent; check with
+// errors.Is.
+var ErrBadManifest = errors.New("bad model configuration")
+
 // Load reads the model directory dir. It reads s2s.json when present;
 // otherwise it derives the manifest from config.json and the Optimum graph
-// file names found in dir.
+// file names found in dir. Every file the manifest names must stay inside
+// dir (no absolute paths, no "..", no symlinks out), and the JSON files
+// are read only when they are regular files of at most MaxJSONBytes.
 func Load(dir string) (*Manifest, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -127,18 +150,28 @@ func Load(dir string) (*Manifest, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("models: %w: %s is a file; pass its directory", ErrNotModelDir, dir)
 	}
+	data, err := readModelFile(dir, ManifestFile)
 	var m *Manifest
-	if data, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
-		m = &Manifest{BOSTokenID: -1, PadTokenID: -1, DecoderStartTokenID: -1}
-		if err := json.Unmarshal(data, m); err != nil {
-			return nil, fmt.Errorf("models: %s: %v; re-export the model", filepath.Join(dir, ManifestFile), err)
+	switch {
+	case err == nil:
+		if m, err = ParseManifest(data); err != nil {
+			return nil, fmt.Errorf("models: %s: %w", filepath.Join(dir, ManifestFile), err)
 		}
-	} else if errors.Is(err, os.ErrNotExist) {
+		if m.MaxPositions == 0 && m.Architecture == ArchTransformer {
+			// Manifests written before max_position_embeddings was
+			// recorded: config.json has it.
+			var c hfConfig
+			if _, err := readJSON(dir, "config.json", &c); err != nil {
+				return nil, err
+			}
+			m.MaxPositions = c.MaxPositionEmbeddings
+		}
+	case errors.Is(err, fs.ErrNotExist):
 		m, err = deriveFromConfig(dir)
 		if err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		return nil, fmt.Errorf("models: %w", err)
 	}
 	m.Dir = dir
@@ -151,11 +184,48 @@ func Load(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// Validate checks that the manifest names files that exist and the ids and
-// sizes the host needs.
+// ParseManifest decodes an s2s.json. It does not check the result; Load
+// calls Validate.
+func ParseManifest(data []byte) (*Manifest, error) {
+	m := &Manifest{BOSTokenID: -1, PadTokenID: -1, DecoderStartTokenID: -1}
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("%w: %v; re-export the model", ErrBadManifest, err)
+	}
+	if m.Tokenizer.Target == "" {
+		m.Tokenizer.Target = m.Tokenizer.Source
+	}
+	return m, nil
+}
+
+// readModelFile reads dir/name when it stays inside dir and is a regular
+// file within MaxJSONBytes.
+func readModelFile(dir, name string) ([]byte, error) {
+	path, err := safefile.Within(dir, name)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", dir, err)
+	}
+	return safefile.ReadFile(path, MaxJSONBytes, "models.MaxJSONBytes")
+}
+
+// Limits of the sizes a manifest may give. Past them no model fits in
+// memory, and the arithmetic on them could overflow.
+const (
+	maxVocab     = math.MaxInt32 // token ids are int32 inside the search
+	maxDimension = 1 << 20       // layers, heads, head and hidden sizes
+	maxPositions = 1 << 24
+)
+
+// Validate checks that the manifest names files that exist inside its
+// directory, and the ids and sizes the host needs, against each other.
 func (m *Manifest) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("models: %s: %s", m.Dir, fmt.Sprintf(format, args...))
+		return fmt.Errorf("models: %s: %w: %s", m.Dir, ErrBadManifest, fmt.Sprintf(format, args...))
+	}
+	if m.Format != "" && m.Format != "s2s-model" {
+		return bad("format is %q, not \"s2s-model\"; this is not an s2s manifest", m.Format)
+	}
+	if m.Version > 1 {
+		return bad("manifest version %d is newer than this host reads (1); update s2s or re-export with the matching exporter", m.Version)
 	}
 	if m.Architecture != ArchTransformer && m.Architecture != ArchRNN {
 		return bad("architecture %q is unknown; use %q or %q", m.Architecture, ArchTransformer, ArchRNN)
@@ -167,28 +237,78 @@ func (m *Manifest) Validate() error {
 	if !hasSplit && m.Files.DecoderMerged == "" {
 		return bad("no decoder graphs; the directory needs %s and %s, or %s", OptimumDecoder, OptimumDecoderWithPast, OptimumDecoderMerged)
 	}
+	if m.Tokenizer.Source == "" {
+		return bad("no tokenizer.json; export the model with the s2s exporter, which writes one")
+	}
 	for _, f := range []string{m.Files.Encoder, m.Files.Decoder, m.Files.DecoderWithPast, m.Files.DecoderMerged, m.Tokenizer.Source, m.Tokenizer.Target} {
 		if f == "" {
 			continue
 		}
-		if _, err := os.Stat(m.Path(f)); err != nil {
+		path, err := safefile.Within(m.Dir, f)
+		if err != nil {
+			return fmt.Errorf("models: %s: %w: %w", m.Dir, ErrBadManifest, err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
 			return bad("%s is missing; re-export the model", f)
 		}
+		if !st.Mode().IsRegular() {
+			return bad("%s is not a regular file; put the file itself there", f)
+		}
 	}
-	if m.Tokenizer.Source == "" {
-		return bad("no tokenizer.json; export the model with the s2s exporter, which writes one")
+	if m.VocabSize <= 0 || m.VocabSize > maxVocab {
+		return bad("vocab_size is %d; the config must give it, between 1 and %d", m.VocabSize, maxVocab)
 	}
-	if m.VocabSize <= 0 {
-		return bad("vocab_size is %d; the config must give it", m.VocabSize)
+	for name, v := range map[string]int{"num_layers": m.NumLayers, "num_heads": m.NumHeads, "head_dim": m.HeadDim, "hidden_size": m.HiddenSize} {
+		if v < 0 || v > maxDimension {
+			return bad("%s is %d; it must be between 0 and %d", name, v, maxDimension)
+		}
+	}
+	if m.MaxPositions < 0 || m.MaxPositions > maxPositions {
+		return bad("max_position_embeddings is %d; it must be between 0 (no limit) and %d", m.MaxPositions, maxPositions)
 	}
 	if len(m.EOSTokenIDs) == 0 {
 		return bad("no eos_token_id in the config; set one")
 	}
+	inVocab := func(name string, id int64, optional bool) error {
+		if optional && id == -1 {
+			return nil
+		}
+		if id < 0 || id >= int64(m.VocabSize) {
+			return bad("%s %d is outside the vocabulary [0, %d); fix the config", name, id, m.VocabSize)
+		}
+		return nil
+	}
+	for _, id := range m.EOSTokenIDs {
+		if err := inVocab("eos_token_id", id, false); err != nil {
+			return err
+		}
+	}
 	if m.DecoderStartTokenID < 0 {
 		return bad("no decoder_start_token_id in the config; set one")
 	}
+	if err := inVocab("decoder_start_token_id", m.DecoderStartTokenID, false); err != nil {
+		return err
+	}
+	if err := inVocab("pad_token_id", m.PadTokenID, true); err != nil {
+		return err
+	}
+	if err := inVocab("bos_token_id", m.BOSTokenID, true); err != nil {
+		return err
+	}
 	if m.Architecture == ArchRNN && len(m.States) == 0 {
 		return bad("an rnn model needs its state tensors listed under \"states\"")
+	}
+	for i, st := range m.States {
+		if st.Input == "" || st.Init == "" {
+			return bad("states[%d] needs an input and an init name", i)
+		}
+		if st.Carried && st.Output == "" {
+			return bad("states[%d] (%s) is carried but names no output", i, st.Input)
+		}
+		if st.BatchAxis < 0 || st.BatchAxis > 7 {
+			return bad("states[%d] (%s) has batch_axis %d; it must be between 0 and 7", i, st.Input, st.BatchAxis)
+		}
 	}
 	return nil
 }

@@ -68,7 +68,7 @@ func overLimit(f family, limit, param string, value, max int64, what string) *ap
 
 // limitParam maps an s2s limit to the request parameter it bounds.
 var limitParam = map[string]string{
-	"max_inputs": "inputs", "max_input_tokens": "inputs", "max_new_tokens": "max_new_tokens",
+	"max_inputs": "inputs", "max_input_bytes": "inputs", "max_input_tokens": "inputs", "max_position_embeddings": "inputs", "limit_max_new_tokens": "max_new_tokens",
 	"max_beams": "num_beams", "max_return_sequences": "num_return_sequences", "max_rows": "num_beams",
 }
 

@@ -32,7 +32,7 @@ func TestLimits(t *testing.T) {
 		v2Inputs     []string
 	}{
 		{"max_input_tokens", "tokens", map[string]any{"inputs": long}, map[string]any{"prompt": long}, nil, []string{long}},
-		{"max_new_tokens", "33", map[string]any{"inputs": "x", "parameters": map[string]any{"max_new_tokens": 33}},
+		{"limit_max_new_tokens", "33", map[string]any{"inputs": "x", "parameters": map[string]any{"max_new_tokens": 33}},
 			map[string]any{"prompt": "x", "max_tokens": 33}, map[string]any{"max_new_tokens": 33}, nil},
 		{"max_beams", "5", map[string]any{"inputs": "x", "parameters": map[string]any{"num_beams": 5}},
 			map[string]any{"prompt": "x", "num_beams": 5}, map[string]any{"num_beams": 5}, nil},

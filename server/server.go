@@ -232,7 +232,7 @@ func (s *Server) prepare(f family, inputs []string, ids [][]int64, opts s2s.Gene
 	if err := opts.Validate(s.vocab); err != nil {
 		return nil, invalid(f, "", "%s", trimPrefix(err.Error()))
 	}
-	if err := s.limits.Check(ids, opts); err != nil {
+	if err := s.limits.Check(ids, opts, s.g.Manifest().MaxPositions); err != nil {
 		return nil, toAPIError(f, err)
 	}
 	return &genRequest{inputs: inputs, ids: ids, opts: opts, stops: stops}, nil

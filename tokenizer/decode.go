@@ -92,6 +92,21 @@ func newDecoder(raw json.RawMessage) (decoder, error) {
 	}
 }
 
+// hasByteFallback reports whether d is or holds a ByteFallback decoder.
+func hasByteFallback(d decoder) bool {
+	switch x := d.(type) {
+	case byteFallbackDecoder:
+		return true
+	case sequenceDecoder:
+		for _, e := range x {
+			if hasByteFallback(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // sequenceDecoder applies decoders in order.
 type sequenceDecoder []decoder
 

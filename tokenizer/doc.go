@@ -112,11 +112,28 @@
 //     without unk_token, and ignores fuse_unk, byte_fallback and
 //     ignore_merges. Here as tokenizers; dropout other than 0 is refused.
 //
-// Known limits: Unicode tables are Go's, x/text's and uniseg's (Unicode
-// 15.0; graphemes without 15.1's Indic conjunct rule) where tokenizers uses
-// Rust's and Oniguruma's, which may be newer; characters assigned after
-// 15.0 may tokenize differently. Each StreamDecoder step decodes all ids
-// so far, so a stream of n ids costs O(n²) (about 30-85 ms in all for 1024
-// ids on the test tokenizers); a Strip decoder with "stop" > 0 cannot be
-// streamed exactly.
+// # Unicode
+//
+// The NFC, NFD, NFKC and NFKD normalizers follow tokenizers' tables
+// (Unicode 9.0.0, from the Rust crate unicode-normalization-alignments),
+// not x/text's newer ones: characters assigned after 9.0 are left alone
+// (unicode9.go). tokenizer/unicode_test.go checks every code point against
+// goldens measured from tokenizers (testdata/tokenizer/make_unicode_goldens.py).
+//
+// Known limits: the other Unicode tables are Go's and uniseg's (Unicode
+// 15.0; graphemes without 15.1's Indic conjunct rule: the Precompiled
+// normalizer walks graphemes) and Go's lowercase mapping, where tokenizers
+// uses Rust's and Oniguruma's, which may be newer. A StreamDecoder decodes
+// a window of a few ids per step (linear in the length of the stream); a
+// Strip decoder with "stop" > 0, and ByteFallback runs that turn invalid
+// after spelling valid UTF-8, rewrite text already streamed, which the
+// stream cannot take back.
+//
+// # Limits
+//
+// Load reads a tokenizer.json only when it is a regular file of at most
+// MaxFileBytes. Encode's time is linear in the text (about 1 to 2 µs a byte
+// on the test tokenizers, pathological inputs included: long runs of one
+// character, of combining marks, of spaces); callers bound the text's
+// size (s2s.Limits.MaxInputBytes).
 package tokenizer

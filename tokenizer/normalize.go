@@ -388,13 +388,38 @@ type unicodeNormalizer struct {
 // tokenizers) does not.
 const maxMarks = 30
 
+// normalize normalizes a as tokenizers does: between the characters its
+// Unicode 9.0 tables do not know (see unicode9.go), which are kept as they
+// are, with x/text.
 func (u unicodeNormalizer) normalize(a aligned) aligned {
+	if !hasUnknown(a.text) {
+		return u.normalizeKnown(a)
+	}
+	ab := newAlignedBuilder(a)
+	start := 0
+	flush := func(end int) {
+		if end > start {
+			seg := u.normalizeKnown(a.slice(start, end))
+			ab.copyFrom(seg, 0, len(seg.text))
+		}
+	}
+	for i, r := range a.text {
+		if unknownRune(r) {
+			flush(i)
+			start = i + utf8.RuneLen(r)
+			ab.copyFrom(a, i, start)
+		}
+	}
+	flush(len(a.text))
+	return ab.done()
+}
+
+// normalizeKnown normalizes text that holds no character unknown to
+// tokenizers' tables.
+func (u unicodeNormalizer) normalizeKnown(a aligned) aligned {
 	long := longestMarkRun(a.text) >= maxMarks-1
 	if a.orig == nil {
-		if long {
-			return aligned{text: u.normalizeLong(a.text), base: a.base}
-		}
-		return aligned{text: u.form.String(a.text), base: a.base}
+		return aligned{text: u.str(a.text, long), base: a.base}
 	}
 	// Normalize segment by segment (x/text's boundaries, across which
 	// normalization does not reach), aligning the n-th output character of
@@ -408,10 +433,7 @@ func (u unicodeNormalizer) normalize(a aligned) aligned {
 			}
 		}
 		seg := a.text[i : i+n]
-		out := u.form.String(seg)
-		if long {
-			out = u.normalizeLong(seg)
-		}
+		out := u.str(seg, long)
 		var starts []int
 		for k := range seg {
 			starts = append(starts, a.orig[i+k])
@@ -426,23 +448,98 @@ func (u unicodeNormalizer) normalize(a aligned) aligned {
 	return ab.done()
 }
 
+// str normalizes s with x/text, or by the book (normalizeLong) when s has
+// a long run of marks or x/text composes it wrongly.
+//
+// x/text's composition looks pairs up by the low 16 bits of both runes, so
+// a supplementary-plane rune can compose as if it were the BMP rune with
+// the same low bits: NFC("\U00010041\u0301") gives "Á". A composition
+// never changes the canonical (NFC) or compatibility (NFKC) decomposition,
+// so when s holds a supplementary rune the result is checked by
+// decomposing it again, and redone by the book when the check fails.
+func (u unicodeNormalizer) str(s string, long bool) string {
+	if long {
+		return u.normalizeLong(s)
+	}
+	out := u.form.String(s)
+	var decompose norm.Form
+	switch u.form {
+	case norm.NFC:
+		decompose = norm.NFD
+	case norm.NFKC:
+		decompose = norm.NFKD
+	default:
+		return out
+	}
+	if !hasSupplementary(s) || decompose.String(out) == decompose.String(s) {
+		return out
+	}
+	return u.normalizeLong(s)
+}
+
+// hasSupplementary reports whether s holds a rune above U+FFFF (4 bytes
+// in UTF-8).
+func hasSupplementary(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0xF0 {
+			return true
+		}
+	}
+	return false
+}
+
+// composePair returns the canonical composite of a and b, as x/text
+// composes it, when there is one: it must decompose as a, b do (which
+// x/text's lookup by low 16 bits does not check); Hangul syllables are
+// composed by algorithm.
+func composePair(a, b rune) (rune, bool) {
+	pair := []rune(norm.NFC.String(string([]rune{a, b})))
+	if len(pair) != 1 {
+		return 0, false
+	}
+	c := pair[0]
+	if c >= 0xAC00 && c <= 0xD7A3 {
+		return c, true
+	}
+	if norm.NFD.String(string(c)) != norm.NFD.String(string([]rune{a, b})) {
+		return 0, false
+	}
+	return c, true
+}
+
 // longestMarkRun returns the longest run of combining marks (non-zero
 // canonical combining class) in the compatibility decomposition of s.
 func longestMarkRun(s string) int {
 	longest, run := 0, 0
-	for _, r := range s {
-		if r < 0xA0 {
-			run = 0 // ASCII and C1 controls: starters without decomposition
+	mark := func(ccc uint8) {
+		if ccc != 0 {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	for i := 0; i < len(s); {
+		if s[i] < 0xC2 {
+			run = 0 // ASCII (and C1 controls): starters without decomposition
+			i++
 			continue
 		}
-		for _, d := range norm.NFKD.String(string(r)) {
-			if norm.NFD.PropertiesString(string(d)).CCC() != 0 {
-				run++
-				longest = max(longest, run)
-			} else {
-				run = 0
-			}
+		p := norm.NFKD.PropertiesString(s[i:])
+		size := p.Size()
+		if size == 0 {
+			size = 1 // invalid UTF-8 (not reached: Encode refuses it)
 		}
+		if d := p.Decomposition(); d != nil {
+			for j := 0; j < len(d); {
+				q := norm.NFD.Properties(d[j:])
+				mark(q.CCC())
+				j += max(q.Size(), 1)
+			}
+		} else {
+			mark(p.CCC())
+		}
+		i += size
 	}
 	return longest
 }
@@ -450,7 +547,7 @@ func longestMarkRun(s string) int {
 // normalizeLong normalizes text with long runs of marks by the book:
 // decompose each rune, sort each run of marks by combining class (stably),
 // then, for NFC and NFKC, compose each mark with the last starter unless a
-// mark in between blocks it. Pairs are composed by x/text itself.
+// mark in between blocks it. Pairs are composed by composePair.
 func (u unicodeNormalizer) normalizeLong(s string) string {
 	decompose, compose := norm.NFD, false
 	switch u.form {
@@ -493,8 +590,8 @@ func (u unicodeNormalizer) normalizeLong(s string) string {
 				blocked = lc == 0 || lc >= c
 			}
 			if !blocked {
-				if pair := []rune(norm.NFC.String(string([]rune{out[starter], r}))); len(pair) == 1 {
-					out[starter] = pair[0]
+				if composed, ok := composePair(out[starter], r); ok {
+					out[starter] = composed
 					continue
 				}
 			}

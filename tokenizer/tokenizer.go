@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/s2s-dev/s2s/internal/safefile"
 )
 
 // ErrNotFound is returned (wrapped) when a tokenizer.json file does not
@@ -25,6 +27,11 @@ var ErrMalformed = errors.New("malformed tokenizer.json")
 // ErrUnsupported is returned (wrapped) when a tokenizer.json uses a
 // component type this package does not implement; check with errors.Is.
 var ErrUnsupported = errors.New("unsupported tokenizer.json")
+
+// MaxFileBytes is the size limit of a tokenizer.json file. The largest
+// in use (mT5, NLLB, Gemma) are 16 to 35 MB; parsing takes several times
+// the file's size in memory.
+const MaxFileBytes = 64 << 20
 
 // ErrBadText is returned (wrapped) by Encode for text that is not valid
 // UTF-8; check with errors.Is.
@@ -59,6 +66,7 @@ type pipeline struct {
 	normMatch   *matcher // added tokens matched after normalization
 	vocabLength int
 	trackStart  bool // alignments needed (Metaspace "first")
+	byteRuns    bool // the decoder has ByteFallback: byte tokens decode as runs
 }
 
 // Load reads the tokenizer.json files of a model. sourcePath encodes the
@@ -78,13 +86,12 @@ func Load(sourcePath, targetPath string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// loadPipeline reads and builds one tokenizer.json, turning any panic in a
-// dependency into an error.
-func loadPipeline(path string) (p *pipeline, err error) {
+// loadPipeline reads and builds one tokenizer.json.
+func loadPipeline(path string) (*pipeline, error) {
 	if path == "" {
 		return nil, fmt.Errorf("tokenizer: %w: no path given; pass the model's tokenizer.json", ErrNotFound)
 	}
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, MaxFileBytes, "tokenizer.MaxFileBytes")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("tokenizer: %s: %w; export the model with its tokenizer (the s2s exporter writes tokenizer.json)", path, ErrNotFound)
@@ -92,8 +99,14 @@ func loadPipeline(path string) (p *pipeline, err error) {
 		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
 			return nil, fmt.Errorf("tokenizer: %s is a directory; pass the tokenizer.json file inside it", path)
 		}
-		return nil, fmt.Errorf("tokenizer: %s: %v", path, err)
+		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return parsePipeline(path, data)
+}
+
+// parsePipeline builds a pipeline from the bytes of a tokenizer.json,
+// turning any panic in a dependency into an error.
+func parsePipeline(path string, data []byte) (p *pipeline, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("tokenizer: %s: %w: %v; re-save it with the tokenizers library", path, ErrMalformed, r)
@@ -137,6 +150,7 @@ func buildPipeline(path string, data []byte) (*pipeline, error) {
 	if p.dec, err = newDecoder(f.Decoder); err != nil {
 		return nil, step(err)
 	}
+	p.byteRuns = hasByteFallback(p.dec)
 	if err := p.addTokens(f.AddedTokens); err != nil {
 		return nil, bad(err)
 	}

@@ -56,30 +56,48 @@ func TestDoctorReportsWorkingDirectoryLibrary(t *testing.T) {
 }
 
 func TestDoctorModelProblems(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join("..", "..", "models", "g2p-en")
-	entries, _ := os.ReadDir(src)
-	for _, e := range entries {
-		data, _ := os.ReadFile(filepath.Join(src, e.Name()))
-		if e.Name() == "s2s.json" {
-			var m map[string]any
-			json.Unmarshal(data, &m)
-			m["eos_token_id"] = []int{4000}
-			m["vocab_size"] = 50
-			data, _ = json.Marshal(m)
+	// broken copies models/g2p-en with its manifest changed by edit.
+	broken := func(edit func(m map[string]any)) string {
+		dir := t.TempDir()
+		src := filepath.Join("..", "..", "models", "g2p-en")
+		entries, _ := os.ReadDir(src)
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			if e.Name() == "s2s.json" {
+				var m map[string]any
+				json.Unmarshal(data, &m)
+				edit(m)
+				data, _ = json.Marshal(m)
+			}
+			os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
 		}
-		os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
+		return dir
 	}
-	out, _, err := gen(t, "", "doctor", "-model", dir)
-	if err == nil {
-		t.Fatalf("no error for a broken model:\n%s", out)
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want string
+	}{
+		// The manifest's own checks (models.Load) come first...
+		{"eos outside the vocabulary", func(m map[string]any) { m["eos_token_id"] = []int{4000}; m["vocab_size"] = 50 },
+			"eos_token_id 4000 is outside the vocabulary [0, 50)"},
+		// ...then doctor's checks of the manifest against the graphs.
+		{"vocab against the graphs", func(m map[string]any) { m["vocab_size"] = 50 },
+			"vocab_size is 50 in the manifest but the decoder gives 43 logits"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := gen(t, "", "doctor", "-model", broken(tc.edit))
+			if err == nil {
+				t.Fatalf("no error for a broken model:\n%s", out)
+			}
+			for _, want := range []string{"To fix:", tc.want} {
+				if !strings.Contains(out, want) {
+					t.Errorf("gen doctor does not say %q:\n%s", want, out)
+				}
+			}
+		})
 	}
-	for _, want := range []string{"To fix:", "special id 4000 is outside the vocabulary", "vocab_size is 50 in the manifest but the decoder gives 43 logits"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gen doctor does not say %q:\n%s", want, out)
-		}
-	}
-	out, _, err = gen(t, "", "doctor", "-model", "/nonexistent/model")
+	out, _, err := gen(t, "", "doctor", "-model", "/nonexistent/model")
 	if err == nil || !strings.Contains(out, "not a model directory") {
 		t.Errorf("missing model: %v\n%s", err, out)
 	}

@@ -23,6 +23,9 @@ const usageHead = `gen generates text with a sequence-to-sequence model.
 Usage:
   gen -model DIR [flags] "text" ["text" ...]   one output line per text
   gen -model DIR [flags] < inputs.txt          one output line per input line
+  gen -model DIR [flags] -- "-text" ...        after --, every argument is a text
+
+Flags may come before, between or after the texts.
 `
 
 const flagsHead = `Flags (each also from the environment as S2S_<NAME>, or from a YAML file
@@ -62,7 +65,8 @@ func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprint(fs.Output(), "\n"+flagsHead)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	texts, err := parseArgs(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
@@ -76,19 +80,64 @@ func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		return err
 	}
-	g, err := s2s.Open(cfg.Model, s2s.Options{Runtime: cfg.Runtime})
+	g, err := s2s.Open(cfg.Model, s2s.Options{Runtime: cfg.Runtime, Limits: cfg.Limits})
 	if err != nil {
 		return err
 	}
 	defer g.Close()
+	// Options every input would be refused for are reported once.
+	if err := g.CheckOptions(cfg.Generation); err != nil {
+		return err
+	}
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	r := &runner{g: g, cfg: cfg, out: out, stderr: stderr}
-	if texts := fs.Args(); len(texts) > 0 {
+	if len(texts) > 0 {
 		return r.run(ctx, texts)
 	}
 	return r.runLines(ctx, stdin)
+}
+
+// parseArgs parses flags wherever they are among the texts (Go's flag
+// package stops at the first argument that is not a flag, so parsing goes
+// on after each text) and returns the texts. "--" ends the flags: every
+// argument after it is a text, even one that starts with "-".
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var texts []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" && (used < 2 || !takesValue(fs, args[used-2])) {
+			return append(texts, rest...), nil
+		}
+		if len(rest) == 0 {
+			return texts, nil
+		}
+		texts = append(texts, rest[0])
+		args = rest[1:]
+	}
+}
+
+// takesValue reports whether arg is a flag of fs that takes the next
+// argument as its value (-name, not -name=value, not a boolean flag).
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	name, ok := strings.CutPrefix(arg, "-")
+	if !ok {
+		return false
+	}
+	name = strings.TrimPrefix(name, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	return !isBool || !b.IsBoolFlag()
 }
 
 // runner generates batches of inputs and writes their outputs.
@@ -101,44 +150,74 @@ type runner struct {
 }
 
 // runLines reads one input per line and generates cfg.BatchSize at a time.
-// A failing batch is reported and the next one still runs.
+// A failing batch is reported and the next one still runs; a line that
+// cannot be an input (longer than max_input_bytes, not UTF-8) is reported
+// with its number and skipped, and the lines after it still run.
 func (r *runner) runLines(ctx context.Context, stdin io.Reader) error {
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	lr := newLineReader(stdin, r.g.Limits().MaxInputBytes)
 	var batch []string
+	first := 0 // line number of batch[0]
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		err := r.run(ctx, batch)
-		batch = batch[:0]
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
 		if err != nil {
 			r.failed++
-			fmt.Fprintln(r.stderr, "gen:", err)
+			fmt.Fprintf(r.stderr, "gen: %s: %v\n", lineRange(first, len(batch)), err)
 		}
+		batch = batch[:0]
 		return nil
 	}
-	for sc.Scan() {
-		batch = append(batch, strings.TrimRight(sc.Text(), "\r"))
+	for {
+		line, n, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+		if bad := lr.bad; bad != nil {
+			// Reported now, in order: the batch before it goes first.
+			if err := flush(); err != nil {
+				return err
+			}
+			r.failed++
+			fmt.Fprintf(r.stderr, "gen: line %d: %v; skipped\n", n, bad)
+			if r.cfg.JSON {
+				r.writeJSON(jsonLine{Input: strings.ToValidUTF8(line, "\uFFFD"), Error: bad.Error()})
+				r.out.Flush()
+			}
+			continue
+		}
+		if len(batch) == 0 {
+			first = n
+		}
+		batch = append(batch, line)
 		if len(batch) == r.cfg.BatchSize {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading stdin: %w", err)
-	}
 	if err := flush(); err != nil {
 		return err
 	}
 	if r.failed > 0 {
-		return fmt.Errorf("%d batch(es) failed; see the errors above", r.failed)
+		return fmt.Errorf("%d input line(s) or batch(es) failed; see the errors above", r.failed)
 	}
 	return nil
+}
+
+// lineRange names the lines of a batch: "line 3" or "lines 3-5".
+func lineRange(first, n int) string {
+	if n == 1 {
+		return fmt.Sprintf("line %d", first)
+	}
+	return fmt.Sprintf("lines %d-%d", first, first+n-1)
 }
 
 // run generates texts as one batch and writes one line per text. With
@@ -146,8 +225,13 @@ func (r *runner) runLines(ctx context.Context, stdin io.Reader) error {
 func (r *runner) run(ctx context.Context, texts []string) error {
 	var stream s2s.StreamFunc
 	if r.cfg.Stream && !r.cfg.JSON && len(texts) == 1 {
+		// The first sequence streams; the others (num_return_sequences)
+		// follow, one line each, when the input is done.
 		stream = func(ev s2s.Event) error {
-			if _, err := r.out.WriteString(ev.Text); err != nil {
+			if ev.Sample != 0 || ev.Text == "" {
+				return nil
+			}
+			if _, err := r.out.WriteString(oneLine(ev.Text)); err != nil {
 				return err
 			}
 			return r.out.Flush()
@@ -173,11 +257,12 @@ func (r *runner) run(ctx context.Context, texts []string) error {
 			r.writeJSON(line)
 			continue
 		}
+		seqs := o.Sequences
 		if stream != nil {
 			r.out.WriteString("\n")
-			continue
+			seqs = seqs[1:]
 		}
-		for _, s := range o.Sequences {
+		for _, s := range seqs {
 			r.out.WriteString(oneLine(s.Text))
 			r.out.WriteString("\n")
 		}

@@ -33,7 +33,7 @@ func TestServeHelp(t *testing.T) {
 		t.Fatalf("gen serve -h gave %v", err)
 	}
 	for _, name := range []string{"addr", "model", "max-new-tokens", "max-body-bytes", "max-concurrent-requests", "max-queue",
-		"max-batch-rows", "batch-window", "batching", "drain-timeout", "max-input-tokens", "max-new-tokens-limit",
+		"max-batch-rows", "batch-window", "batching", "drain-timeout", "max-input-tokens", "limit-max-new-tokens",
 		"max-beams", "max-return-sequences", "log-format", "read-header-timeout", "idle-timeout"} {
 		if !strings.Contains(help, "-"+name+" ") && !strings.Contains(help, "-"+name+"\n") {
 			t.Errorf("gen serve -h does not document -%s", name)
