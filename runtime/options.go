@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"strings"
 )
 
@@ -50,6 +51,15 @@ type Options struct {
 	// onnxruntime_session_options_config_keys.h.
 	SessionConfig map[string]string
 }
+
+// threadsPerCPU bounds the thread counts: more threads than this many per
+// CPU only wait on each other (and 100,000 of them made no progress while
+// memory grew).
+const threadsPerCPU = 4
+
+// MaxThreads is the most intra-op or inter-op threads Validate accepts:
+// threadsPerCPU per CPU the process may run on, at least 16.
+func MaxThreads() int { return max(16, threadsPerCPU*goruntime.NumCPU()) }
 
 // WithDefaults returns o with empty fields set to their defaults.
 func (o Options) WithDefaults() Options {
@@ -101,6 +111,16 @@ func (o Options) Validate() error {
 	}
 	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
 		return fmt.Errorf("runtime: thread counts must be 0 (ONNX Runtime's default) or more, not %d/%d", o.IntraOpThreads, o.InterOpThreads)
+	}
+	limit := MaxThreads()
+	for _, t := range []struct {
+		flag string
+		n    int
+	}{{"intra-op-threads", o.IntraOpThreads}, {"inter-op-threads", o.InterOpThreads}} {
+		if t.n > limit {
+			return fmt.Errorf("runtime: %s %d is over the limit of %d threads (%d per CPU, %d CPUs); use 0 for ONNX Runtime's default or at most %d (-%s, S2S_%s)",
+				t.flag, t.n, limit, threadsPerCPU, goruntime.NumCPU(), limit, t.flag, strings.ToUpper(strings.ReplaceAll(t.flag, "-", "_")))
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -32,6 +33,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative device", Options{Provider: "cuda", DeviceID: -1}, "device id -1 is negative"},
 		{"device without cuda", Options{DeviceID: 2}, `device id 2 needs provider "cuda"`},
 		{"negative threads", Options{IntraOpThreads: -1}, "thread counts must be 0"},
+		{"threads at the limit", Options{IntraOpThreads: MaxThreads(), InterOpThreads: MaxThreads()}, ""},
+		{"intra-op threads past the limit", Options{IntraOpThreads: 100000}, fmt.Sprintf("intra-op-threads 100000 is over the limit of %d threads", MaxThreads())},
+		{"inter-op threads past the limit", Options{InterOpThreads: MaxThreads() + 1}, "(-inter-op-threads, S2S_INTER_OP_THREADS)"},
 		{"session config", Options{DisableMemArena: true, SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}}, ""},
 		{"empty session config key", Options{SessionConfig: map[string]string{" ": "1"}}, "session config has an empty key"},
 	}
