@@ -183,8 +183,15 @@ type GenerationConfig struct {
 const defaultMaxLength = 20
 
 // LoadGenerationConfig reads dir/generation_config.json; a directory without
-// one gives an empty config.
+// one gives an empty config. A regular file is read as a packed model.
 func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
+	if IsPackedFile(dir) {
+		p, err := ReadPackedFile(dir)
+		if err != nil {
+			return nil, err
+		}
+		return p.GenerationConfig()
+	}
 	g := &GenerationConfig{}
 	if _, err := readJSON(dir, "generation_config.json", g); err != nil {
 		return nil, err

@@ -102,6 +102,10 @@ type Manifest struct {
 	// Derived is true when no s2s.json existed and the manifest was built
 	// from config.json (an Optimum directory).
 	Derived bool `json:"-"`
+	// Packed is true when the manifest was read from a packed model
+	// (ReadPacked): Files then name its parts, Tokenizer its metadata
+	// entries, and Dir the file.
+	Packed bool `json:"-"`
 }
 
 // ErrNotModelDir is returned (wrapped) when a directory holds no model; check
@@ -118,14 +122,15 @@ func (m *Manifest) Path(name string) string {
 
 // Load reads the model directory dir. It reads s2s.json when present;
 // otherwise it derives the manifest from config.json and the Optimum graph
-// file names found in dir.
+// file names found in dir. A regular file is read as a packed model
+// (ReadPackedFile) and its manifest returned.
 func Load(dir string) (*Manifest, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("models: %w: %v; pass the directory the exporter (or optimum-cli) wrote", ErrNotModelDir, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("models: %w: %s is a file; pass its directory", ErrNotModelDir, dir)
+		return loadPacked(dir)
 	}
 	var m *Manifest
 	if data, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
@@ -168,7 +173,7 @@ func (m *Manifest) Validate() error {
 		return bad("no decoder graphs; the directory needs %s and %s, or %s", OptimumDecoder, OptimumDecoderWithPast, OptimumDecoderMerged)
 	}
 	for _, f := range []string{m.Files.Encoder, m.Files.Decoder, m.Files.DecoderWithPast, m.Files.DecoderMerged, m.Tokenizer.Source, m.Tokenizer.Target} {
-		if f == "" {
+		if f == "" || m.Packed { // a packed model's parts were checked by ReadPacked
 			continue
 		}
 		if _, err := os.Stat(m.Path(f)); err != nil {
