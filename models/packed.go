@@ -170,8 +170,11 @@ func readPacked(r io.ReaderAt, size int64, label string) (*Packed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models: %w: %s is not an ONNX model (%v); pass a model directory or a file written by `python -m s2s_export pack`", ErrNotPacked, label, err)
 	}
+	if !h.hasGraph {
+		return nil, fmt.Errorf("models: %w: %s is not an ONNX model (no graph); pass a model directory or a file written by `python -m s2s_export pack`", ErrNotPacked, label)
+	}
 	version, ok := h.metadata[KeyFormatVersion]
-	if !h.hasGraph || !ok {
+	if !ok {
 		return nil, fmt.Errorf("models: %w: %s is an ONNX graph without %s in its metadata; pass its model directory, or pack the directory with `python -m s2s_export pack`", ErrNotPacked, label, KeyFormatVersion)
 	}
 	if err := checkFormatVersion(version); err != nil {

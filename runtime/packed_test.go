@@ -81,7 +81,9 @@ func stepsWithReorder(t *testing.T, d Decoder, man *models.Manifest, rows int) [
 
 // TestPackedMatchesDirectory runs every committed model's packed file, from
 // the file and from memory, against its directory: the same logits at
-// every step, through a reorder.
+// every step, through a reorder (within 1e-5: the parts went through ONNX
+// Runtime's basic optimizations, which may order float operations
+// differently).
 func TestPackedMatchesDirectory(t *testing.T) {
 	for _, name := range allModels {
 		for _, fromBytes := range []bool{false, true} {
@@ -104,7 +106,7 @@ func TestPackedMatchesDirectory(t *testing.T) {
 				worst := 0.0
 				for s := range want {
 					d := maxDiff(got[s], want[s])
-					if d > 1e-6 {
+					if d > 1e-5 {
 						t.Fatalf("step %d: packed logits differ from the directory's by %g", s, d)
 					}
 					worst = max(worst, d)
@@ -142,7 +144,7 @@ func TestPackedSearchMatchesDirectory(t *testing.T) {
 				for i := range want {
 					for k, w := range want[i].Sequences {
 						g := got[i].Sequences[k]
-						if !slices.Equal(g.Tokens, w.Tokens) || math.Abs(g.Score-w.Score) > 1e-9 {
+						if !slices.Equal(g.Tokens, w.Tokens) || math.Abs(g.Score-w.Score) > 1e-5 {
 							t.Fatalf("beams %d, input %d, sequence %d: packed %v (%.9f), directory %v (%.9f)", beams, i, k, g.Tokens, g.Score, w.Tokens, w.Score)
 						}
 					}
@@ -178,7 +180,7 @@ func TestPackedConcurrentDecoders(t *testing.T) {
 					errs <- err
 					return
 				}
-				if maxDiff(logits, want[s]) > 1e-6 {
+				if maxDiff(logits, want[s]) > 1e-5 {
 					errs <- errors.New("concurrent packed logits differ from the directory's")
 					return
 				}

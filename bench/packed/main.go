@@ -35,6 +35,9 @@ import (
 	"github.com/s2s-dev/s2s/runtime"
 )
 
+// ortConfig is -ort-config, passed on to the load processes.
+var ortConfig string
+
 func main() {
 	dir := flag.String("dir", "", "model directory (required)")
 	file := flag.String("file", "", "its packed file (required)")
@@ -44,6 +47,7 @@ func main() {
 	loads := flag.Int("loads", 3, "load processes per form")
 	threads := flag.Int("threads", 1, "intra-op threads")
 	graphs := flag.String("graphs", "auto", "the directory's decoder graphs: auto, split or merged")
+	cfg := flag.String("ort-config", "", "ONNX Runtime session config entries for every form, key=value[,key=value...]")
 	also := flag.String("also", "", "other packed files to time beside -file (comma-separated; variants of the packer)")
 	child := flag.String("child", "", "internal: load the model in this form (dir, file, bytes) and print the time and VmHWM")
 	flag.Parse()
@@ -52,6 +56,14 @@ func main() {
 		os.Exit(2)
 	}
 	opts := runtime.Options{IntraOpThreads: *threads, InterOpThreads: 1, DecoderGraphs: *graphs}
+	ortConfig = *cfg
+	if *cfg != "" {
+		opts.SessionConfig = map[string]string{}
+		for _, kv := range strings.Split(*cfg, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			opts.SessionConfig[k] = v
+		}
+	}
 	if *child != "" {
 		if err := loadOnce(*child, *dir, *file, opts); err != nil {
 			fmt.Fprintln(os.Stderr, "packed:", err)
@@ -174,7 +186,7 @@ func compare(dir, file string, others []string, opts runtime.Options, rows, step
 	for _, form := range []string{"dir", "file", "bytes"}[:min(3, loads*3)] {
 		var ts, hwm, rss []float64
 		for range loads {
-			cmd := exec.Command(exe, "-child", form, "-dir", dir, "-file", file, "-threads", strconv.Itoa(opts.IntraOpThreads), "-graphs", opts.DecoderGraphs)
+			cmd := exec.Command(exe, "-child", form, "-dir", dir, "-file", file, "-threads", strconv.Itoa(opts.IntraOpThreads), "-graphs", opts.DecoderGraphs, "-ort-config", ortConfig)
 			cmd.Stderr = os.Stderr
 			out, err := cmd.Output()
 			if err != nil {
