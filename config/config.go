@@ -322,7 +322,7 @@ func EnvName(k string) string { return EnvPrefix + "_" + strings.ToUpper(k) }
 // command line override the other sources; their zero defaults mean
 // nothing.
 func RegisterFlags(fs *flag.FlagSet) {
-	fs.String(flagName(modelKey), "", "model directory (written by `python -m s2s_export` or optimum-cli) [env S2S_MODEL]")
+	fs.String(flagName(modelKey), "", "model directory (written by `python -m s2s_export` or optimum-cli), or a packed .onnx file (`python -m s2s_export pack`) [env S2S_MODEL]")
 	fs.String(flagName(configKey), "", "YAML config file whose keys are these flags' names with underscores [env S2S_CONFIG]")
 	for _, k := range keys {
 		usage := fmt.Sprintf("%s [env %s]", k.usage, EnvName(k.name))

@@ -23,6 +23,8 @@ const usageHead = `gen generates text with a sequence-to-sequence model.
 Usage:
   gen -model DIR [flags] "text" ["text" ...]   one output line per text
   gen -model DIR [flags] < inputs.txt          one output line per input line
+
+DIR is a model directory or a packed model file (MODEL.onnx).
 `
 
 const flagsHead = `Flags (each also from the environment as S2S_<NAME>, or from a YAML file
