@@ -232,7 +232,9 @@ func TestPackedMalformed(t *testing.T) {
 		{"duplicate key", appendField(slices.Clone(data), fieldModelMetadata, entry(KeyParts, "{}")), ErrNotPacked},
 		{"parts not json", with(func(m map[string]string) { m[KeyParts] = "[" }), ErrBadPacked},
 		{"no parts", with(func(m map[string]string) { delete(m, KeyParts) }), ErrBadPacked},
-		{"unknown part input", with(func(m map[string]string) { m[KeyParts] = strings.Replace(m[KeyParts], `"input":"s2s_part"`, `"input":"mode"`, 1) }), ErrBadPacked},
+		{"unknown part input", with(func(m map[string]string) {
+			m[KeyParts] = strings.Replace(m[KeyParts], `"input":"s2s_part"`, `"input":"mode"`, 1)
+		}), ErrBadPacked},
 		{"unknown input", with(func(m map[string]string) {
 			m[KeyParts] = strings.Replace(m[KeyParts], `"attention_mask"`, `"attention"`, 1)
 		}), ErrBadPacked},
