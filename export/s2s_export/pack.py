@@ -818,13 +818,13 @@ def _merged_step(sess, given: dict[str, Any], manifest: dict[str, Any], *, first
 # ---- the command ----
 
 
-def _check_out(src: Path, out: Path, force: bool) -> None:
+def check_out_file(out: Path, force: bool) -> None:
+    """check_out_file refuses an OUT.onnx that is a directory, or that
+    exists unless force."""
     if out.is_dir():
         raise ExportError(f"{out} is a directory; pass the path of the .onnx file to write")
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
-    if out.resolve().parent == src.resolve() and out.name in {f.name for f in src.iterdir()} and not force:
-        raise ExportError(f"{out} is a file of the model directory; write elsewhere")
 
 
 def pack(src: Path, *, atol: float = DEFAULT_ATOL) -> tuple[bytes, list[str]]:
@@ -865,7 +865,9 @@ def pack_dir(src: Path, out: Path, *, force: bool = False, atol: float = DEFAULT
     file beside it, renamed into place) and returns pack's report."""
     src, out = Path(src), Path(out)
     read_manifest(src)
-    _check_out(src, out, force)
+    check_out_file(out, force)
+    if out.resolve().parent == src.resolve():
+        raise ExportError(f"{out} is inside the model directory {src}; write it elsewhere (a directory holds one model)")
     data, lines = pack(src, atol=atol)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
