@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	goruntime "runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -252,5 +253,38 @@ func TestPackedClose(t *testing.T) {
 		t.Fatal("a decoder_with_past part without present outputs loaded")
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestPackedMemoryFlat runs 400 short generations on packed models
+// (from bytes): the Go heap and the RSS stay flat, as for a directory
+// (TestMemoryFlat): the per-run argument lists come from a pool and the
+// shared empty tensors are made once.
+func TestPackedMemoryFlat(t *testing.T) {
+	const warmup, runs = 100, 400
+	const heapBound, rssBound = 1 << 20, 4 << 20
+	for _, name := range []string{testModels[0], rnnModel} {
+		t.Run(name, func(t *testing.T) {
+			goruntime.LockOSThread()
+			defer goruntime.UnlockOSThread()
+			p, m := openPacked(t, name, true)
+			src := sources(p.Manifest)[:2]
+			for range warmup {
+				shortGeneration(t, m, p.Manifest, src)
+			}
+			heap0, rss0 := heap(), rss(t)
+			for range runs {
+				shortGeneration(t, m, p.Manifest, src)
+			}
+			heap1, rss1 := heap(), rss(t)
+			t.Logf("%d generations: Go heap %d -> %d bytes (%+d), RSS %d -> %d KiB (%+d KiB)",
+				runs, heap0, heap1, heap1-heap0, rss0>>10, rss1>>10, (rss1-rss0)>>10)
+			if heap1-heap0 > heapBound {
+				t.Errorf("the Go heap grew by %d bytes over %d generations (bound %d)", heap1-heap0, runs, heapBound)
+			}
+			if rss1-rss0 > rssBound {
+				t.Errorf("RSS grew by %d KiB over %d generations (bound %d KiB)", (rss1-rss0)>>10, runs, rssBound>>10)
+			}
+		})
 	}
 }
