@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make run    fetch ONNX Runtime, build gen, run it on the shipped model
 #   make test   set up everything the tests need and run them all
-MODEL ?= models/g2p-en
+MODEL ?= models/g2p-en.onnx
 TEXT ?= hello
 
 .PHONY: run test setup build

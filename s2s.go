@@ -97,10 +97,15 @@ type Generator struct {
 var ErrClosed = errors.New("s2s: generator is closed")
 
 // Open loads the model directory dir: the graphs, the tokenizer and the
-// generation defaults from generation_config.json.
+// generation defaults from generation_config.json. A regular file is read
+// as a packed model (one .onnx file written by `python -m s2s_export
+// pack`; see OpenBytes).
 func Open(dir string, opts Options) (*Generator, error) {
 	if err := opts.Limits.Validate(); err != nil {
 		return nil, err
+	}
+	if models.IsPackedFile(dir) {
+		return openPackedFile(dir, opts)
 	}
 	m, err := models.Load(dir)
 	if err != nil {
@@ -118,12 +123,7 @@ func Open(dir string, opts Options) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Generator{manifest: m, model: model, tok: tok, defaults: m.Options(gc), limits: opts.Limits.WithDefaults()}
-	if err := g.checkDefaults(); err != nil {
-		return nil, errors.Join(err, model.Close())
-	}
-	g.stopping, g.stopAll = context.WithCancelCause(context.Background())
-	return g, nil
+	return newGenerator(m, gc, tok, model, opts)
 }
 
 // checkDefaults caps the model's default max_new_tokens to the limits and

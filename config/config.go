@@ -410,7 +410,7 @@ func EnvName(k string) string { return EnvPrefix + "_" + strings.ToUpper(k) }
 func RegisterFlags(fs *flag.FlagSet) {
 	// No back quotes in usage texts: flag.PrintDefaults takes a back-quoted
 	// word for the flag's argument name.
-	fs.String(flagName(modelKey), "", "model directory, as the s2s exporter (python -m s2s_export) or optimum-cli writes it [env S2S_MODEL]")
+	fs.String(flagName(modelKey), "", "model directory, as the s2s exporter (python -m s2s_export) or optimum-cli writes it, or a packed .onnx file (python -m s2s_export pack) [env S2S_MODEL]")
 	fs.String(flagName(configKey), "", "YAML config file whose keys are these flags' names with underscores [env S2S_CONFIG]")
 	for _, k := range keys {
 		usage := fmt.Sprintf("%s [env %s]", k.usage, EnvName(k.name))

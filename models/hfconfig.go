@@ -195,8 +195,16 @@ const GenerationConfigFile = "generation_config.json"
 
 // LoadGenerationConfig reads dir/generation_config.json; a directory without
 // one gives an empty config. Values out of range (a negative num_beams, a
-// max_length below 2, ...) are refused with an error naming the field.
+// max_length below 2, ...) are refused with an error naming the field. A
+// regular file is read as a packed model.
 func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
+	if IsPackedFile(dir) {
+		p, err := ReadPackedFile(dir)
+		if err != nil {
+			return nil, err
+		}
+		return p.GenerationConfig()
+	}
 	g := &GenerationConfig{}
 	if _, err := readJSON(dir, GenerationConfigFile, g); err != nil {
 		return nil, err

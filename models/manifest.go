@@ -113,6 +113,10 @@ type Manifest struct {
 	// Derived is true when no s2s.json existed and the manifest was built
 	// from config.json (an Optimum directory).
 	Derived bool `json:"-"`
+	// Packed is true when the manifest was read from a packed model
+	// (ReadPacked): Files then name its parts, Tokenizer its metadata
+	// entries, and Dir the file.
+	Packed bool `json:"-"`
 }
 
 // ErrNotModelDir is returned (wrapped) when a directory holds no model; check
@@ -141,14 +145,16 @@ var ErrBadManifest = errors.New("bad model configuration")
 // otherwise it derives the manifest from config.json and the Optimum graph
 // file names found in dir. Every file the manifest names must stay inside
 // dir (no absolute paths, no "..", no symlinks out), and the JSON files
-// are read only when they are regular files of at most MaxJSONBytes.
+// are read only when they are regular files of at most MaxJSONBytes. A
+// regular file is read as a packed model (ReadPackedFile) and its manifest
+// returned.
 func Load(dir string) (*Manifest, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("models: %w: %v; pass the directory the exporter (or optimum-cli) wrote", ErrNotModelDir, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("models: %w: %s is a file; pass its directory", ErrNotModelDir, dir)
+		return loadPacked(dir)
 	}
 	data, err := readModelFile(dir, ManifestFile)
 	var m *Manifest
@@ -241,7 +247,7 @@ func (m *Manifest) Validate() error {
 		return bad("no tokenizer.json; export the model with the s2s exporter, which writes one")
 	}
 	for _, f := range []string{m.Files.Encoder, m.Files.Decoder, m.Files.DecoderWithPast, m.Files.DecoderMerged, m.Tokenizer.Source, m.Tokenizer.Target} {
-		if f == "" {
+		if f == "" || m.Packed { // a packed model's parts were checked by ReadPacked
 			continue
 		}
 		path, err := safefile.Within(m.Dir, f)

@@ -69,6 +69,27 @@ func Inspect(m *models.Manifest, libraryPath string) (*ModelSpec, error) {
 		return nil, err
 	}
 	spec := &ModelSpec{Dir: m.Dir, Architecture: m.Architecture}
+	// info reads a graph's inputs and outputs: a file of the directory,
+	// or a part of a packed model (m.Dir is then the file).
+	info := func(file string) (path string, size int64, ins, outs []ort.InputOutputInfo, err error) {
+		path = m.Path(file)
+		if st, err := os.Stat(path); err == nil {
+			size = st.Size()
+		}
+		ins, outs, err = readInfo(path)
+		return path, size, ins, outs, err
+	}
+	if m.Packed {
+		p, err := models.ReadPackedFile(m.Dir)
+		if err != nil {
+			return nil, err
+		}
+		pio := newPackedIO(p)
+		info = func(file string) (string, int64, []ort.InputOutputInfo, []ort.InputOutputInfo, error) {
+			_, ins, outs, err := pio.partInfo(file)
+			return pio.file(file), 0, ins, outs, err
+		}
+	}
 	type read struct {
 		ins, outs []ort.InputOutputInfo
 		io        *graphIO
@@ -83,12 +104,8 @@ func Inspect(m *models.Manifest, libraryPath string) (*ModelSpec, error) {
 		if g.file == "" {
 			continue
 		}
-		path := m.Path(g.file)
-		gs := GraphSpec{Role: g.role, File: path}
-		if st, err := os.Stat(path); err == nil {
-			gs.Size = st.Size()
-		}
-		ins, outs, err := readInfo(path)
+		path, size, ins, outs, err := info(g.file)
+		gs := GraphSpec{Role: g.role, File: path, Size: size}
 		if err != nil {
 			gs.Err = err.Error()
 			spec.Graphs = append(spec.Graphs, gs)

@@ -17,10 +17,12 @@ import (
 // check with errors.Is.
 var ErrClosed = errors.New("runtime: closed")
 
-// session is one ONNX Runtime session and the I/O the runtime runs it with.
+// session is one ONNX Runtime session and the I/O the runtime runs it with,
+// or a part of a packed model's session (part set, s nil).
 type session struct {
-	io *graphIO
-	s  *ort.DynamicAdvancedSession
+	io   *graphIO
+	s    *ort.DynamicAdvancedSession
+	part *packedPart
 }
 
 // openSession loads the graph g with the session options so.
@@ -49,6 +51,7 @@ type Model struct {
 	step   session // decoder graph of the later steps
 
 	useCache [2]*ort.Tensor[bool] // use_cache_branch false and true (merged only)
+	packed   *packedSession       // a packed model's one session, which enc, first and step are parts of
 
 	trace atomic.Pointer[Trace] // set by SetTrace: runs are recorded into it
 	runs  runSet                // the run options of runs in flight, which Close stops
@@ -242,6 +245,7 @@ func (m *Model) Close() error {
 			s.s = nil
 		}
 	}
+	errs = append(errs, m.packed.close())
 	for i, t := range m.useCache {
 		if t != nil {
 			errs = append(errs, t.Destroy())
@@ -276,7 +280,7 @@ func (m *Model) run(ctx context.Context, s *session, in, out []ort.Value) error 
 	if t != nil {
 		start = time.Now()
 	}
-	err = s.s.RunWithOptions(in, out, r.ro)
+	err = s.runWith(in, out, r.ro)
 	elapsed := time.Since(start)
 	flagged := !stop()
 	if flagged {

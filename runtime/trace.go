@@ -159,7 +159,7 @@ func (t *Trace) Replay(ctx context.Context, m *Model, reps int) (time.Duration, 
 		}
 		start := time.Now()
 		for i, c := range calls {
-			if err := c.s.s.Run(ins[i], outs[i]); err != nil {
+			if err := c.s.runWith(ins[i], outs[i], nil); err != nil {
 				return 0, fmt.Errorf("runtime: replay of call %d (%s): %w", i, c.Graph, err)
 			}
 		}

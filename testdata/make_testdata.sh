@@ -4,6 +4,7 @@
 #
 #   testdata/tokenizers/{t5,bart,marian}/  test tokenizers trained on Debian's fortunes
 #   testdata/{t5,bart,marian}-tiny/        tiny random-weight models exported by `s2s_export hf`
+#   testdata/{t5,bart,marian}-tiny.onnx    the same models packed into one file by `s2s_export pack`
 #   testdata/goldens/{greedy,beam}-*.jsonl transformers' generate() outputs for them
 #
 # The PyTorch checkpoints are made in a temporary directory and removed.
@@ -14,6 +15,7 @@
 #   testdata/make_testdata.sh                 everything
 #   testdata/make_testdata.sh models          keep the tokenizers, remake models and goldens
 #   SEED=5 testdata/make_testdata.sh models   other weights
+#   testdata/make_testdata.sh pack            keep the directories; pack them again
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,12 +25,22 @@ seed=${SEED:-2}
 families=(t5 bart marian)
 what=${1:-all}
 case "$what" in
-all | models) ;;
-*) echo "make_testdata: unknown step $what; use all or models" >&2; exit 2 ;;
+all | models | pack) ;;
+*) echo "make_testdata: unknown step $what; use all, models or pack" >&2; exit 2 ;;
 esac
 
 [[ -x "$py" ]] || { echo "make_testdata: $py not found; run scripts/setup.sh python or set PYTHON" >&2; exit 1; }
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
+
+# pack writes testdata/<family>-tiny.onnx from the directory (deterministic:
+# the same directory gives the same bytes).
+pack() {
+	"$py" -m s2s_export pack "testdata/$1-tiny" "testdata/$1-tiny.onnx" --force
+}
+if [[ "$what" == pack ]]; then
+	for f in "${families[@]}"; do pack "$f"; done
+	exit 0
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -46,10 +58,11 @@ for f in "${families[@]}"; do
 	"$py" -m s2s_export tiny "$f" "$tmp/ckpt-$f" --seed "$seed" | tee "$tmp/summary-$f.json"
 	"$py" -m s2s_export hf "$tmp/ckpt-$f" "testdata/$f-tiny" --force
 	"$py" -m s2s_export goldens "$tmp/ckpt-$f" "testdata/$f-tiny" testdata/goldens
+	pack "$f"
 done
 "$py" - "$tmp" "${families[@]}" >testdata/tiny-models.json <<'PY'
 import json, sys
 tmp, families = sys.argv[1], sys.argv[2:]
 print(json.dumps([json.load(open(f"{tmp}/summary-{f}.json")) for f in families], indent=1))
 PY
-du -sh testdata/*-tiny testdata/tokenizers/* testdata/goldens >&2
+du -sh testdata/*-tiny testdata/*-tiny.onnx testdata/tokenizers/* testdata/goldens >&2

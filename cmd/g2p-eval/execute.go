@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +24,8 @@ const DefaultModel = "models/g2p-en"
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("g2p-eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", DefaultModel, "grapheme-to-phoneme model directory")
-	words := fs.String("words", "", "test file: word<TAB>pron | pron lines (default: MODEL/test.tsv)")
+	model := fs.String("model", DefaultModel, "grapheme-to-phoneme model directory, or its packed .onnx file")
+	words := fs.String("words", "", "test file: word<TAB>pron | pron lines (default: MODEL/test.tsv; for DIR.onnx, DIR/test.tsv)")
 	beams := fs.String("beams", "1,5", "comma-separated num_beams values; 1 is greedy search")
 	batch := fs.Int("batch-size", 64, "words generated together")
 	limit := fs.Int("limit", 0, "score only the first N words (0: all)")
@@ -58,7 +57,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	path := *words
 	if path == "" {
-		path = filepath.Join(*model, "test.tsv")
+		path = defaultWords(*model)
 	}
 	entries, err := ReadWords(path)
 	if err != nil {

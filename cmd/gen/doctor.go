@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,10 +13,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/s2s-dev/s2s"
 	"github.com/s2s-dev/s2s/config"
 	"github.com/s2s-dev/s2s/models"
 	"github.com/s2s-dev/s2s/runtime"
-	"github.com/s2s-dev/s2s/tokenizer"
 )
 
 func init() {
@@ -287,6 +286,9 @@ func (d *doctor) model(dir, ortLib string) {
 	}
 	var rows [][2]string
 	manifest := models.ManifestFile
+	if m.Packed {
+		manifest = models.ManifestFile + " in the packed file's metadata"
+	}
 	if m.Derived {
 		manifest = "derived from config.json (an Optimum directory, no " + models.ManifestFile + ")"
 	}
@@ -299,7 +301,10 @@ func (d *doctor) model(dir, ortLib string) {
 		d.fix("%s", err.Error())
 	} else {
 		for _, g := range spec.Graphs {
-			state := fmt.Sprintf("%s, %d inputs, %d outputs", sizeText(g.Size), len(g.Inputs), len(g.Outputs))
+			state := fmt.Sprintf("%d inputs, %d outputs", len(g.Inputs), len(g.Outputs))
+			if g.Size > 0 {
+				state = sizeText(g.Size) + ", " + state
+			}
 			if g.Err != "" {
 				state = "unusable: " + g.Err
 				d.fix("%s", g.Err)
@@ -338,7 +343,7 @@ func (d *doctor) model(dir, ortLib string) {
 		}
 	}
 
-	tok, err := tokenizer.Load(m.Path(m.Tokenizer.Source), m.Path(m.Tokenizer.Target))
+	tok, err := s2s.LoadTokenizer(dir)
 	if err != nil {
 		rows = append(rows, [2]string{"tokenizer", "unusable: " + err.Error()})
 		d.fix("%s", err.Error())
@@ -376,7 +381,7 @@ func (d *doctor) model(dir, ortLib string) {
 			d.fix("%s: generation_config.json: %v", dir, err)
 		}
 	}
-	if n := maxPositions(dir); n > 0 {
+	if n := m.MaxPositions; n > 0 {
 		rows = append(rows, [2]string{"positions", fmt.Sprintf("max_position_embeddings %d (config.json): longer inputs or outputs are out of the model's range", n)})
 	}
 	d.section(title, rows)
@@ -409,16 +414,3 @@ func sizeText(n int64) string {
 
 // maxPositions reads max_position_embeddings from dir/config.json (0 when
 // absent).
-func maxPositions(dir string) int {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return 0
-	}
-	var c struct {
-		MaxPositions int `json:"max_position_embeddings"`
-	}
-	if json.Unmarshal(data, &c) != nil {
-		return 0
-	}
-	return c.MaxPositions
-}

@@ -127,6 +127,32 @@ func TestInspectCommand(t *testing.T) {
 	}
 }
 
+// TestDoctorAndInspectPacked: a packed model file is read part by part
+// from its one graph, its tokenizers from its metadata.
+func TestDoctorAndInspectPacked(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{filepath.Join("..", "..", "testdata", "t5-tiny.onnx"), []string{"t5-tiny.onnx:decoder_with_past", "layout split", "target vocabulary 824"}},
+		{filepath.Join("..", "..", "models", "g2p-en.onnx"), []string{"g2p-en.onnx:encoder", "states        6", "target vocabulary 43"}},
+	} {
+		out, _, err := gen(t, "", "doctor", "-model", tc.file)
+		if err != nil {
+			t.Fatalf("gen doctor -model %s: %v\n%s", tc.file, err, out)
+		}
+		for _, want := range append(tc.want, "in the packed file's metadata", "Nothing to fix.") {
+			if !strings.Contains(out, want) {
+				t.Errorf("gen doctor -model %s does not say %q:\n%s", tc.file, want, out)
+			}
+		}
+		out, _, err = gen(t, "", "inspect", tc.file)
+		if err != nil || !strings.Contains(out, "in   input_ids") || strings.Contains(out, "unusable") {
+			t.Errorf("gen inspect %s: %v\n%s", tc.file, err, out)
+		}
+	}
+}
+
 // cc returns the C compiler cgo uses.
 func cc() string {
 	if out, err := exec.Command("go", "env", "CC").Output(); err == nil && strings.TrimSpace(string(out)) != "" {

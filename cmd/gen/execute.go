@@ -26,6 +26,8 @@ Usage:
   gen -model DIR [flags] -- "-text" ...        after --, every argument is a text
 
 Flags may come before, between or after the texts.
+
+DIR is a model directory or a packed model file (MODEL.onnx).
 `
 
 const flagsHead = `Flags (each also from the environment as S2S_<NAME>, or from a YAML file

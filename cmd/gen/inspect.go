@@ -69,7 +69,11 @@ func runInspect(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 func writeInspect(w io.Writer, m *models.Manifest, spec *runtime.ModelSpec) {
 	fmt.Fprintf(w, "%s: %s (%s)\n", spec.Dir, spec.Architecture, m.ModelType)
 	for _, g := range spec.Graphs {
-		fmt.Fprintf(w, "\n%s: %s (%s)\n", g.Role, filepath.Base(g.File), sizeText(g.Size))
+		if g.Size > 0 {
+			fmt.Fprintf(w, "\n%s: %s (%s)\n", g.Role, filepath.Base(g.File), sizeText(g.Size))
+		} else {
+			fmt.Fprintf(w, "\n%s: %s\n", g.Role, filepath.Base(g.File))
+		}
 		if g.Err != "" {
 			fmt.Fprintf(w, "  unusable: %s\n", g.Err)
 		}

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import agreement, check, crosscheck, goldens, hf, marian, quantize, tiny
+from . import agreement, check, crosscheck, goldens, hf, marian, pack, quantize, tiny
 from .rnn import evaluate as g2p_evaluate, export as g2p_export, train as g2p_train
 from .errors import ExportError
 
@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "crosscheck": (crosscheck.add_arguments, crosscheck.run),
     "quantize": (quantize.add_arguments, quantize.run),
     "agreement": (agreement.add_arguments, agreement.run),
+    "pack": (pack.add_arguments, pack.run),
 }
 
 

@@ -35,7 +35,7 @@ DEFAULT_ATOL = 1e-4
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """add_arguments declares the arguments of `hf`."""
     p.add_argument("src", metavar="SRC_DIR", help="local Hugging Face checkpoint (a save_pretrained directory)")
-    p.add_argument("out", metavar="OUT_DIR", help="model directory to write")
+    p.add_argument("out", metavar="OUT_DIR", help="model directory to write (with --single-file: the .onnx file)")
     p.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Optimum's for the family)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the self-check against PyTorch")
@@ -43,12 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantize", choices=("int8",), default=None,
                    help="also quantize the graphs (int8 dynamic, `quantize`'s defaults) after the float32 self-check; "
                         "the int8 graphs' difference from PyTorch is reported, not checked")
+    p.add_argument("--single-file", action="store_true",
+                   help="write the checked model as one packed ONNX file at OUT (`pack`'s format) instead of a directory")
 
 
 def run(args: argparse.Namespace) -> int:
     """run exports a local Hugging Face checkpoint (T5, BART, Marian) to an s2s model directory."""
     manifest = export(Path(args.src), Path(args.out), force=args.force, opset=args.opset, check=args.check, atol=args.atol,
-                      quantize=args.quantize)
+                      quantize=args.quantize, single_file=args.single_file)
     q = f", {args.quantize} weights" if args.quantize else ""
     print(f"wrote {args.out} ({manifest['model_type']}, {manifest['num_layers']} decoder layers, vocab {manifest['vocab_size']}{q})")
     return 0
@@ -227,7 +229,7 @@ def _optimum_export(src: Path, dest: Path, opset: int | None) -> None:
 
 
 def export(src: Path, out: Path, *, force: bool = False, opset: int | None = None, check: bool = True,
-           atol: float = DEFAULT_ATOL, quantize: str | None = None, log=print) -> dict[str, Any]:
+           atol: float = DEFAULT_ATOL, quantize: str | None = None, single_file: bool = False, log=print) -> dict[str, Any]:
     """export writes the s2s model directory out from the checkpoint src and returns the manifest.
 
     Everything is validated before out is touched: the config class must have
@@ -237,6 +239,8 @@ def export(src: Path, out: Path, *, force: bool = False, opset: int | None = Non
     With quantize ("int8"), the checked float32 graphs are then quantized
     (quantize.py's defaults) and out gets the int8 directory; their largest
     difference from PyTorch is logged (with check), not held to atol.
+    With single_file, out is a file: the checked directory packed into one
+    ONNX file (pack.py), the directory itself not kept.
     """
     src, out = Path(src), Path(out)
     config = load_config(src)
@@ -244,7 +248,14 @@ def export(src: Path, out: Path, *, force: bool = False, opset: int | None = Non
     exporter.validate(config, src)
     gen = load_generation_config(src, config)
     special_ids(config, gen, src)
-    _check_out(out, src, force)
+    if single_file:
+        from . import pack
+
+        pack.check_out_file(out, force)
+        if src.resolve() in out.resolve().parents:
+            raise ExportError(f"refusing to write {out} inside the checkpoint {src}; pick another path")
+    else:
+        _check_out(out, src, force)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -289,9 +300,15 @@ def export(src: Path, out: Path, *, force: bool = False, opset: int | None = Non
                 log("int8 " + report.summary() + "\n(int8: reported, not checked; measure agreement with `agreement`)")
             manifest = json.loads((qdir / MANIFEST).read_text())
             model_dir = qdir
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.move(str(model_dir), out)
+        if single_file:
+            from . import pack
+
+            for line in pack.pack_dir(model_dir, out, force=True):
+                log(line)
+        else:
+            if out.exists():
+                shutil.rmtree(out)
+            shutil.move(str(model_dir), out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return manifest
