@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,8 @@ func New(g *s2s.Generator, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.ModelName == "" {
-		cfg.ModelName = filepath.Base(g.Manifest().Dir)
+		// The directory's name, or the packed file's without .onnx.
+		cfg.ModelName = strings.TrimSuffix(filepath.Base(g.Manifest().Dir), ".onnx")
 	}
 	if cfg.Generation.MaxNewTokens == 0 { // the zero value: take the model's
 		cfg.Generation = g.Defaults()
