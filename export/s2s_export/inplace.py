@@ -59,7 +59,7 @@ CROSS = "decoder_cross.onnx"
 STEP = "decoder_step.onnx"
 OPSET = 17
 IR_VERSION = 9
-MASK_FILTER = -10000.0
+MASK_FILTER = -1e30  # added to masked scores: far below any real one, and finite
 
 # Names of the step graph's inputs and outputs.
 IN_IDS = "input_ids"

@@ -15,10 +15,10 @@ State, for rows r of the batch and slots j of the cache:
   order, the step graph gets one copy per input ([inputs, ...], queries
   grouped k at a time); otherwise one copy per row.
 
-Reorder(src) makes new row i continue old row src[i]. Rows that leave free
-their buffer rows; buffer rows still read by the new rows are kept where
-they are when that is inside the new row count and otherwise moved into a
-free one (compaction), so a reorder copies no cache unless rows leave. When
+Reorder(src) makes new row i continue old row src[i]. A reorder copies no
+cache unless rows leave; then, slot by slot, what the new rows read from
+buffer rows past the new row count moves into rows nobody reads at that
+slot (compaction). When
 P reaches the buffer's length, every row's slots move left by the smallest
 row_start (the slots no row reads).
 """
@@ -191,38 +191,51 @@ class Runner:
     # -- reorder ------------------------------------------------------------
     def reorder(self, src: list[int]) -> int:
         """reorder makes new row i continue old row src[i]; it returns the
-        number of buffer rows it copied."""
-        n = len(src)
-        if any(s < 0 or s >= self.rows for s in src):
-            raise ValueError(f"reorder {src} over {self.rows} rows")
-        old_ci, old_start = self.ci, self.start
-        used = set()
-        for s in src:
-            used.update(int(x) for x in old_ci[s, old_start[s]:self.P])
-        if len(used) > n:
-            raise ExportError("a reorder keeps more buffer rows than rows; the protocol cannot hold them")
-        phi = {u: u for u in used if u < n}
-        free = [r for r in range(n) if r not in used]
-        moved = 0
-        for u in sorted(used):
-            if u >= n:
-                phi[u] = free.pop(0)
-                for c in self.cache:
-                    c[phi[u], :, :self.P] = c[u, :, :self.P]
-                moved += 1
+        number of (buffer row, slot) pairs it copied: none unless rows leave.
+        Then each slot is compacted on its own (a buffer row can hold slots
+        of two histories: an old one below the slot where a reorder gave it
+        a new row, that row's own above): what the new rows read there from
+        buffer rows past the new row count moves into rows nobody reads
+        there."""
+        n, old = len(src), self.rows
+        if any(s < 0 or s >= old for s in src):
+            raise ValueError(f"reorder {src} over {old} rows")
+        while n > self.cache[0].shape[0]:
+            self._grow_rows()
         new_ci = np.empty((n, self.M), np.int32)
         for i, s in enumerate(src):
             new_ci[i] = i
-            st = old_start[s]
-            new_ci[i, st:self.P] = [phi[int(x)] for x in old_ci[s, st:self.P]]
+            st = self.start[s]
+            new_ci[i, st:self.P] = self.ci[s, st:self.P]
+        moved = 0
+        if n < old:
+            for j in range(self.P):
+                readers = [i for i, s in enumerate(src) if j >= self.start[s]]
+                used = {int(new_ci[i, j]) for i in readers}
+                free = [r for r in range(n) if r not in used]
+                phi = {}
+                for u in sorted(used):
+                    if u >= n:
+                        phi[u] = free.pop(0)
+                        for c in self.cache:
+                            c[phi[u], :, j] = c[u, :, j]
+                        moved += 1
+                for i in readers:
+                    new_ci[i, j] = phi.get(int(new_ci[i, j]), new_ci[i, j])
         self.ci = new_ci
-        self.start = old_start[list(src)].copy()
+        self.start = self.start[list(src)].copy()
         self.group_of = [self.group_of[s] for s in src]
         self.rows = n
         for gid in list(self.groups):
             if gid not in self.group_of:
                 del self.groups[gid]
         return moved
+
+    def _grow_rows(self) -> None:
+        for j, c in enumerate(self.cache):
+            bigger = np.zeros((2 * c.shape[0], *c.shape[1:]), np.float32)
+            bigger[: c.shape[0]] = c
+            self.cache[j] = bigger
 
 
 def reference(model, enc_ids: np.ndarray, enc_mask: np.ndarray, history: list[int]) -> np.ndarray:

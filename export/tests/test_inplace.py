@@ -177,9 +177,9 @@ def test_reorder_moves_only_rows_that_must_move(exported):
         r.step(np.full(r.rows, 2 if t == 0 else 5 + t, np.int64))
     assert r.reorder([1, 1, 2, 2, 5, 4]) == 0
     assert r.ci[0, :3].tolist() == [1, 1, 1] and r.ci[4, :3].tolist() == [5, 5, 5]
-    # Input 0 (rows 0, 1) leaves: rows 2..5 become 0..3; buffer rows 2 and 3
-    # stay, 4 and 5 (read through the indirection) move into 0 and 1.
-    assert r.reorder([2, 3, 4, 5]) == 2
+    # Input 0 (rows 0, 1) leaves: rows 2..5 become 0..3; at each of the 3
+    # slots buffer rows 2 and 3 stay, 4 and 5 move into the free 0 and 1.
+    assert r.reorder([2, 3, 4, 5]) == 6
     assert r.ci[:, :3].tolist() == [[2, 2, 2], [2, 2, 2], [1, 1, 1], [0, 0, 0]]
     r.step(np.full(r.rows, 9, np.int64))
 
