@@ -20,15 +20,36 @@ type greedyRow struct {
 // MaxNewTokens tokens. Where generate() feeds pad to finished rows, the
 // rows are dropped from the decoder instead.
 func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, chain Chain, stream StreamFunc) ([]Result, error) {
-	vocab := dec.VocabSize()
+	g := newGreedy(batch, opts, chain, stream, dec.VocabSize())
+	if err := expand(dec, batch, g.draws); err != nil {
+		return nil, err
+	}
+	return run(ctx, dec, g)
+}
+
+// greedy is the state of one request's greedy search or sampling: its
+// rows, in the decoder's order, and the results of its inputs.
+type greedy struct {
+	opts    Options
+	chain   Chain
+	stream  StreamFunc
+	vocab   int
+	draws   int // rows per input
+	live    []greedyRow
+	res     []Result
+	pending []int // per input: draws not finished
+	keep    []int
+}
+
+// newGreedy starts the search of batch inputs, draws rows each once the
+// decoder's rows are expanded.
+func newGreedy(batch int, opts Options, chain Chain, stream StreamFunc, vocab int) *greedy {
 	draws := 1
 	if opts.DoSample {
 		draws = opts.NumReturnSequences
 	}
-	if err := expand(dec, batch, draws); err != nil {
-		return nil, err
-	}
-	rows := make([]greedyRow, 0, batch*draws)
+	g := &greedy{opts: opts, chain: chain, stream: stream, vocab: vocab, draws: draws,
+		live: make([]greedyRow, 0, batch*draws), res: make([]Result, batch), pending: make([]int, batch)}
 	capHint := min(opts.MaxNewTokens+1, 256)
 	for i := range batch {
 		for s := range draws {
@@ -37,81 +58,79 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 			if opts.DoSample {
 				r.rng = sampleRNG(opts.Seed, i, s)
 			}
-			rows = append(rows, r)
+			g.live = append(g.live, r)
+		}
+		g.res[i].Sequences = make([]Sequence, draws)
+		g.pending[i] = draws
+	}
+	return g
+}
+
+func (g *greedy) rows() int         { return len(g.live) }
+func (g *greedy) perInput() int     { return g.draws }
+func (g *greedy) results() []Result { return g.res }
+func (g *greedy) tokens(dst []int64) {
+	for r := range g.live {
+		dst[r] = g.live[r].history[len(g.live[r].history)-1]
+	}
+}
+
+// advance picks each row's next token from its logits (Rows()*vocab, the
+// decoder's buffer: processors run in place), streams it, finishes rows at
+// EOS or MaxNewTokens and appends base+r for each row r that runs on.
+func (g *greedy) advance(logits []float32, base int, src []int) ([]int, bool, error) {
+	opts, vocab, stream := g.opts, g.vocab, g.stream
+	g.keep = g.keep[:0]
+	for r := range g.live {
+		row := &g.live[r]
+		// Processors work in the decoder's buffer (the Decoder contract
+		// allows it): no copy of the row.
+		scores := logits[r*vocab : (r+1)*vocab]
+		g.chain.Process(row.history, scores)
+		top, lse, nan := maxLogSumExp(scores)
+		if nan {
+			return src, false, nanError(base + r)
+		}
+		var tok int
+		if row.rng != nil {
+			tok = sampleToken(scores, lse, row.rng)
+		} else {
+			tok = argmaxOf(scores, top)
+		}
+		row.history = append(row.history, int64(tok))
+		if !math.IsInf(lse, -1) {
+			row.score += float64(scores[tok]) - lse
+		} else {
+			row.score = math.Inf(-1)
+		}
+		if stream != nil {
+			if err := stream(Step{Input: row.input, Sample: row.sample, Tokens: []int64{int64(tok)}}); err != nil {
+				return src, false, err
+			}
+		}
+		generated := row.history[1:]
+		if !isEOS(opts.EOSTokenIDs, int64(tok)) && len(generated) < opts.MaxNewTokens {
+			g.keep = append(g.keep, r)
+			continue
+		}
+		g.res[row.input].Sequences[row.sample] = Sequence{
+			Tokens:       append([]int64(nil), generated...),
+			Score:        row.score,
+			FinishReason: finishReason(opts.EOSTokenIDs, generated),
+		}
+		g.pending[row.input]--
+		if g.pending[row.input] == 0 && stream != nil {
+			if err := stream(Step{Input: row.input, Final: true, Sequences: g.res[row.input].Sequences}); err != nil {
+				return src, false, err
+			}
 		}
 	}
-	results := make([]Result, batch)
-	pending := make([]int, batch)
-	for i := range results {
-		results[i].Sequences = make([]Sequence, draws)
-		pending[i] = draws
+	for i, r := range g.keep {
+		src = append(src, base+r)
+		g.live[i] = g.live[r]
 	}
-	tokens := make([]int64, len(rows))
-	keep := make([]int, 0, len(rows))
-	for {
-		for r := range rows {
-			tokens[r] = rows[r].history[len(rows[r].history)-1]
-		}
-		logits, err := step(ctx, dec, tokens[:len(rows)], vocab)
-		if err != nil {
-			return nil, err
-		}
-		keep = keep[:0]
-		for r := range rows {
-			row := &rows[r]
-			// Processors work in the decoder's buffer (the Decoder contract
-			// allows it): no copy of the row.
-			scores := logits[r*vocab : (r+1)*vocab]
-			chain.Process(row.history, scores)
-			top, lse, nan := maxLogSumExp(scores)
-			if nan {
-				return nil, nanError(r)
-			}
-			var tok int
-			if row.rng != nil {
-				tok = sampleToken(scores, lse, row.rng)
-			} else {
-				tok = argmaxOf(scores, top)
-			}
-			row.history = append(row.history, int64(tok))
-			if !math.IsInf(lse, -1) {
-				row.score += float64(scores[tok]) - lse
-			} else {
-				row.score = math.Inf(-1)
-			}
-			if stream != nil {
-				if err := stream(Step{Input: row.input, Sample: row.sample, Tokens: []int64{int64(tok)}}); err != nil {
-					return nil, err
-				}
-			}
-			generated := row.history[1:]
-			if !isEOS(opts.EOSTokenIDs, int64(tok)) && len(generated) < opts.MaxNewTokens {
-				keep = append(keep, r)
-				continue
-			}
-			results[row.input].Sequences[row.sample] = Sequence{
-				Tokens:       append([]int64(nil), generated...),
-				Score:        row.score,
-				FinishReason: finishReason(opts.EOSTokenIDs, generated),
-			}
-			pending[row.input]--
-			if pending[row.input] == 0 && stream != nil {
-				if err := stream(Step{Input: row.input, Final: true, Sequences: results[row.input].Sequences}); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if len(keep) == 0 {
-			return results, nil
-		}
-		if err := reorder(dec, keep, len(rows)); err != nil {
-			return nil, err
-		}
-		for i, r := range keep {
-			rows[i] = rows[r]
-		}
-		rows = rows[:len(keep)]
-	}
+	g.live = g.live[:len(g.keep)]
+	return src, len(g.live) == 0, nil
 }
 
 // argmax returns the first index of the largest score, as torch.argmax.
