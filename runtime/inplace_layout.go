@@ -259,3 +259,8 @@ func loadInplace(m *models.Manifest, o Options) (*Model, error) {
 	}
 	return model, nil
 }
+
+// Joins reports whether the Model's Decoders can take in inputs between
+// steps (beamsearch.Joiner): the inplace layout's can, Optimum's and the
+// recurrent ones cannot (all their rows share one past length).
+func (m *Model) Joins() bool { return m.inp != nil }
