@@ -62,7 +62,9 @@ func TestBatchMatchesGenerate(t *testing.T) {
 		{1, []int{8}, func(o *Options) { o.MinNewTokens, o.RepetitionPenalty = 5, 1.3 }},
 		{2, []int{2}, func(o *Options) { o.NumBeams, o.NumReturnSequences = 3, 2 }},
 		{4, []int{3, 4}, func(o *Options) { o.DoSample, o.NumReturnSequences, o.Seed, o.TopK = true, 2, 7, 10 }},
-		{5, []int{5, 6, 7}, func(o *Options) { o.NumBeams, o.EarlyStopping, o.LengthPenalty, o.MaxNewTokens = 2, EarlyStoppingTrue, 0.7, 9 }},
+		{5, []int{5, 6, 7}, func(o *Options) {
+			o.NumBeams, o.EarlyStopping, o.LengthPenalty, o.MaxNewTokens = 2, EarlyStoppingTrue, 0.7, 9
+		}},
 		{5, []int{9}, func(o *Options) { o.NoRepeatNgramSize, o.MaxNewTokens = 2, 20 }},
 	}
 	dec := newFakeDecoder(vocab, cases[0].sources, hashLogits(eos))
