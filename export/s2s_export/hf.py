@@ -36,7 +36,7 @@ TASK = "text2text-generation-with-past"
 DEFAULT_ATOL = 1e-4
 LAYOUT_OPTIMUM = "optimum"
 LAYOUTS = (inplace.LAYOUT, LAYOUT_OPTIMUM)
-DEFAULT_LAYOUT = LAYOUT_OPTIMUM
+DEFAULT_LAYOUT = inplace.LAYOUT
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
