@@ -48,10 +48,11 @@ class Model:
     PyTorch checkpoint it came from."""
 
     name: str
-    onnx: Path
+    onnx: Path  # Optimum's decoder graphs (--layout optimum)
     checkpoint: Path | None
     eos: int
     vocab: int
+    inplace: Path | None = None  # the same checkpoint in the inplace layout (the exporter's default)
     # kind is "hf" (a transformers checkpoint) or "g2p" (our LSTM model,
     # models/g2p-en, whose PyTorch module is rebuilt from its graphs).
     kind: str = "hf"
@@ -107,12 +108,14 @@ def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
     return out
 
 
-def export_onnx(ckpt: Path, out: Path) -> Path:
+def export_onnx(ckpt: Path, out: Path, layout: str = "optimum") -> Path:
     """export_onnx writes the s2s model directory of ckpt to out with the
-    exporter's own steps (Optimum's graphs, s2s.json), taking tokenizer.json
-    from the checkpoint's fast tokenizer. The self-check against PyTorch is
-    left to the benchmark, which compares the outputs of every engine."""
-    from s2s_export import families, hf
+    exporter's own steps (Optimum's graphs, or with layout "inplace"
+    Optimum's encoder and our decoder graphs; s2s.json), taking
+    tokenizer.json from the checkpoint's fast tokenizer. The self-check
+    against PyTorch is left to the benchmark, which compares the outputs of
+    every engine."""
+    from s2s_export import families, graphs, hf, inplace
     from transformers import AutoTokenizer
 
     config = hf.load_config(ckpt)
@@ -123,9 +126,12 @@ def export_onnx(ckpt: Path, out: Path) -> Path:
     hf._optimum_export(ckpt, tmp / "optimum", None)
     model_dir = tmp / "model"
     model_dir.mkdir()
+    extra = None
     for f in (tmp / "optimum").iterdir():
-        if ".onnx" in f.name:
+        if ".onnx" in f.name and (layout == "optimum" or f.name.startswith(graphs.ENCODER)):
             shutil.move(str(f), model_dir / f.name)
+    if layout == inplace.LAYOUT:
+        extra = hf.write_inplace(ckpt, model_dir)
     tok = AutoTokenizer.from_pretrained(str(ckpt), local_files_only=True)
     backend = tok.backend_tokenizer
     backend.no_padding()
@@ -133,7 +139,8 @@ def export_onnx(ckpt: Path, out: Path) -> Path:
     backend.save(str(model_dir / "tokenizer.json"))
     shutil.copyfile(ckpt / "config.json", model_dir / "config.json")
     shutil.copyfile(ckpt / "generation_config.json", model_dir / "generation_config.json")
-    manifest = hf.build_manifest(config, gen, exporter, model_dir, ckpt, ("tokenizer.json", "tokenizer.json"))
+    manifest = hf.build_manifest(config, gen, exporter, model_dir, ckpt, ("tokenizer.json", "tokenizer.json"),
+                                 layout=layout, extra=extra)
     hf.validate_manifest(manifest, model_dir)
     (model_dir / "s2s.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
@@ -159,8 +166,10 @@ def prepare(name: str, work: Path, log=print) -> Model:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     base = work / name
     ckpt = base / "checkpoint"
+    inplace = None
     if name == "t5-tiny":
         onnx = ROOT / "testdata" / "t5-tiny"
+        inplace = ROOT / "testdata" / "t5-tiny-inplace"
         if not (ckpt / "config.json").is_file():
             from s2s_export.tiny import make_tiny
 
@@ -175,6 +184,10 @@ def prepare(name: str, work: Path, log=print) -> Model:
         if not (onnx / "s2s.json").is_file():
             log(f"bench: exporting {name} to ONNX in {onnx}")
             export_onnx(ckpt, onnx)
+        inplace = base / "onnx-inplace"
+        if not (inplace / "s2s.json").is_file():
+            log(f"bench: exporting {name} to ONNX in the inplace layout in {inplace}")
+            export_onnx(ckpt, inplace, "inplace")
     elif name == "g2p":
         man = json.loads((G2P_DIR / "s2s.json").read_text())
         na = {e: G2P_NOT_APPLICABLE["optimum" if e.startswith("optimum") else "ct2"]
@@ -185,7 +198,7 @@ def prepare(name: str, work: Path, log=print) -> Model:
     else:
         raise ValueError(f"unknown model {name!r}; use t5-tiny, g2p, {', '.join(SHAPES)}")
     man = json.loads((onnx / "s2s.json").read_text())
-    return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"])
+    return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"], inplace=inplace)
 
 
 def g2p_words(model: Model, n: int, seed: int) -> list[list[int]]:
@@ -204,7 +217,7 @@ class QuantizeUnavailable(RuntimeError):
     """QuantizeUnavailable: this checkout's exporter has no quantize command."""
 
 
-def int8_dir(model: Model, work: Path, log=print) -> Path:
+def int8_dir(model: Model, work: Path, log=print, src: Path | None = None) -> Path:
     """int8_dir returns the int8 copy of model's ONNX directory, made (once,
     cached in WORK/NAME/onnx-int8) by the exporter's own
     `python -m s2s_export quantize SRC_DIR OUT_DIR` (dynamic int8
@@ -212,9 +225,10 @@ def int8_dir(model: Model, work: Path, log=print) -> Path:
     the copy (delete the folder after changing the quantizer);
     QuantizeUnavailable when the exporter has no such command, RuntimeError
     when it fails."""
-    out = work / model.name / "onnx-int8"
+    src = src or model.onnx
+    out = work / model.name / ("onnx-int8" if src == model.onnx else "onnx-inplace-int8")
     done = out / ".bench-quantized"  # written once the copy is complete
-    if done.is_file() and all(f.stat().st_mtime <= done.stat().st_mtime for f in model.onnx.glob("*.onnx")):
+    if done.is_file() and all(f.stat().st_mtime <= done.stat().st_mtime for f in src.glob("*.onnx")):
         return out
     helptext = subprocess.run([sys.executable, "-m", "s2s_export", "-h"], cwd=ROOT, capture_output=True, text=True).stdout
     if not any(line.split()[:1] == ["quantize"] for line in helptext.splitlines()):
@@ -222,7 +236,7 @@ def int8_dir(model: Model, work: Path, log=print) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     log(f"bench: quantizing {model.name} to int8 in {out} (s2s_export quantize)")
-    p = subprocess.run([sys.executable, "-m", "s2s_export", "quantize", str(model.onnx), str(tmp)], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "s2s_export", "quantize", str(src), str(tmp)], cwd=ROOT,
                        capture_output=True, text=True)
     if p.returncode != 0 or not (tmp / "s2s.json").is_file():
         last = (p.stderr.strip() or p.stdout.strip() or f"exit status {p.returncode}").splitlines()[-1]

@@ -272,9 +272,16 @@ class _Builder:
 
 
 def _model(b: _Builder, inputs, outputs, name: str):
-    from onnx import helper
+    from onnx import TensorProto, helper
 
-    graph = helper.make_graph(b.nodes, name, inputs, outputs, initializer=list(b.inits.values()))
+    # ONNX's shape inference does not know ONNX Runtime's contrib ops: give
+    # their outputs (all float) a type, so that tools that run it on the
+    # graph (the int8 quantizer) can follow the graph past them.
+    known = {v.name for v in outputs}
+    typed = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None)
+             for n in b.nodes if n.domain == "com.microsoft" or n.op_type == "SimplifiedLayerNormalization"
+             for o in n.output if o and o not in known]
+    graph = helper.make_graph(b.nodes, name, inputs, outputs, initializer=list(b.inits.values()), value_info=typed)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
                              ir_version=IR_VERSION, producer_name="s2s_export.inplace")
 
