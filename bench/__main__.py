@@ -52,6 +52,12 @@ def parse_args(argv):
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
                    help="where built models are cached (default ~/.cache/s2s-bench)")
     p.add_argument("--json", type=Path, help="also write every result to this file")
+    p.add_argument("--serve", default="", help="instead of the cases: concurrent clients (comma-separated counts, e.g. 8,32) "
+                   "sending one input at a time through s2s.Continuous and through a window batcher (cmd/s2s-bench serve), "
+                   "on the inplace layout; outputs end at EOS or at the first --tokens")
+    p.add_argument("--serve-requests", type=int, default=0, help="requests per serve run (default 4 x the clients)")
+    p.add_argument("--serve-beams", type=int, default=1, help="beams of the serve runs' requests (default 1)")
+    p.add_argument("--window-ms", type=float, default=20, help="the window batcher's window (default 20 ms)")
     p.add_argument("--cases", default="", help="comma-separated subset of case names without the length, "
                    "e.g. greedy/b1,beam4/b32 (default: all four)")
     a = p.parse_args(argv)
@@ -60,6 +66,10 @@ def parse_args(argv):
     a.models = [m for m in a.models.split(",") if m]
     a.engines = [e for e in a.engines.split(",") if e]
     a.cases = [c for c in a.cases.split(",") if c]
+    try:
+        a.serve = [int(c) for c in a.serve.split(",") if c.strip()]
+    except ValueError:
+        p.error("--serve takes comma-separated client counts")
     known = {f"{s}/b{b}" for s in ("greedy", "beam4") for b in (1, a.batch if not a.quick else 4)}
     if set(a.cases) - known:
         p.error(f"unknown case(s) {', '.join(sorted(set(a.cases) - known))}; use {', '.join(sorted(known))}")
@@ -307,8 +317,59 @@ def run_threads(a, log=print) -> tuple[list[dict], bool]:
     return rows, ok
 
 
+def run_serve(a, log=print) -> list[dict]:
+    """run_serve runs the serve mode of the Go driver for every model and
+    returns its rows: batcher, clients, requests/s, latency."""
+    a.work.mkdir(parents=True, exist_ok=True)
+    driver = build_driver()
+    rows = []
+    for name in a.models:
+        model = models.prepare(name, a.work, log=log)
+        if model.inplace is None:
+            rows.append(dict(model=name, skip="n/a: continuous batching needs the inplace layout"))
+            continue
+        clients = a.serve
+        serve = dict(clients=clients, requests=a.serve_requests or 4 * max(clients), batchers=["continuous", "window"],
+                     window_ms=a.window_ms, max_batch=max(clients), beams=a.serve_beams, max_new_tokens=a.tokens[0],
+                     inputs=make_inputs(model, 64, seed=9))
+        spec = dict(model=str(model.inplace), intra_op_threads=a.intra, inter_op_threads=a.inter, cases=[], serve=serve,
+                    session_config=a.session_config, disable_mem_arena=a.no_arena)
+        with tempfile.TemporaryDirectory() as tmp:
+            log(f"bench: {name}: serve {clients}")
+            res = run_engine(GO_ENGINE, spec, Path(tmp), driver, per_case=False)
+        if isinstance(res, str):
+            rows.append(dict(model=name, skip=res))
+            continue
+        for r in res["serve"]:
+            rows.append(dict(model=name, **r))
+    return rows
+
+
+def serve_table(rows) -> str:
+    head = ("model", "batcher", "clients", "requests", "req/s", "tok/s", "lat p50 ms", "lat p99 ms", "tokens/request",
+            "rows (continuous: peak; window: mean batch)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "skip" in r:
+            lines.append(f"| {r['model']} | {r['skip']} |" + " |" * (len(head) - 2))
+            continue
+        lines.append(f"| {r['model']} | {r['batcher']} | {r['clients']} | {r['requests']} | {r['req_s']:.2f} | {r['tok_s']:.1f} | "
+                     f"{r['lat_p50_ms']:.0f} | {r['lat_p99_ms']:.0f} | {r['mean_len']:.1f} | {r['mean_rows']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.serve:
+        load_before = os.getloadavg()[0]
+        rows = run_serve(a, log=lambda s: print(s, file=sys.stderr))
+        print(serve_table(rows))
+        print(f"\nthreads intra {a.intra} inter {a.inter}; beams {a.serve_beams}; max_new_tokens {a.tokens[0]}; "
+              f"window {a.window_ms:g} ms, max batch {max(a.serve)}; load average (1 min) {load_before:.2f} before, "
+              f"{os.getloadavg()[0]:.2f} after")
+        if a.json:
+            a.json.write_text(json.dumps(rows, indent=1))
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     busy = subprocess.run(["pgrep", "-f", "g2p-train"], capture_output=True, text=True).stdout.strip()

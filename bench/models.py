@@ -84,6 +84,34 @@ def _tokenizer(family: str, vocab: int):
                                    model_max_length=512, **({} if family == "marian" else {}))
 
 
+# EOS_STEP_RATE is the share of greedy steps at which the Marian-shaped
+# model's EOS wins once its logit bias is set (_eos_bias): outputs then end
+# after about 1 / EOS_STEP_RATE tokens, at varied lengths, as a trained
+# model's do. The tables force their lengths (min_new_tokens =
+# max_new_tokens), so only the server runs (--serve) see it.
+EOS_STEP_RATE = 0.04
+
+
+def _eos_bias(model, config, seed: int) -> None:
+    """_eos_bias sets final_logits_bias[eos] so that EOS has the largest
+    logit at about EOS_STEP_RATE of the positions of random inputs and
+    random decoder tokens."""
+    import random
+
+    import numpy as np
+    import torch
+
+    rng = random.Random(seed)
+    gaps = []
+    with torch.no_grad():
+        for _ in range(4):
+            ids = torch.tensor([[rng.randint(3, 32000) for _ in range(20)] + [config.eos_token_id]])
+            dec = torch.tensor([[config.decoder_start_token_id] + [rng.randint(3, 32000) for _ in range(24)]])
+            logits = model(input_ids=ids, decoder_input_ids=dec).logits[0]
+            gaps += (logits.max(-1).values - logits[:, config.eos_token_id]).tolist()
+        model.final_logits_bias[0, config.eos_token_id] += float(np.quantile(gaps, EOS_STEP_RATE))
+
+
 def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
     """random_checkpoint writes the random-weight checkpoint SHAPES[name]
     (save_pretrained: model, generation config, tokenizer) to out."""
@@ -98,6 +126,8 @@ def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
         config, cls = T5Config(**shape["config"]), T5ForConditionalGeneration
     torch.manual_seed(seed)
     model = cls(config).eval()
+    if family == "marian":
+        _eos_bias(model, config, seed)
     gen = GenerationConfig.from_model_config(config)
     if family == "marian":
         gen.bad_words_ids = [[config.pad_token_id]]  # as opus-mt's generation config

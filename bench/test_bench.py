@@ -127,3 +127,28 @@ def test_ort_profile_end_to_end(tmp_path):
     assert len(shares) == 8 and all(0 < s < 100 for s in shares), rows
     assert len(res["graph"]["cache_concats"]) == 4  # t5-tiny: 2 decoder layers x key, value
     assert "step (model_run) mean / p50" in text
+
+
+def test_ort_profile_inplace(tmp_path):
+    """The inplace layout's step graph: no cache Concat, one
+    DecoderMaskedMultiHeadAttention and one MultiHeadAttention per layer."""
+    from bench import ort_profile
+
+    out = tmp_path / "prof.json"
+    assert ort_profile.main(["--model", "t5-tiny-inplace", "--past", "4", "--batch", "2", "--beams", "1,2", "--steps", "2",
+                             "--json", str(out)]) == 0
+    res = __import__("json").loads(out.read_text())
+    g = res["graph"]
+    assert g["cache_concats"] == [] and g["ops"]["DecoderMaskedMultiHeadAttention"] == 2 and g["ops"]["MultiHeadAttention"] == 2
+    assert all(sum(d.values()) > 0 for d in res["op_us"])
+    assert "bound as past and present" in ort_profile.table(res)
+
+
+def test_serve_mode_on_t5_tiny(tmp_path, monkeypatch):
+    _tiny(monkeypatch)
+    a = harness.parse_args(["--models", "t5-tiny", "--serve", "1,3", "--serve-requests", "6", "--tokens", "8",
+                            "--window-ms", "2", "--work", str(tmp_path), "--threads", "1,1"])
+    rows = harness.run_serve(a, log=lambda s: None)
+    assert [(r["batcher"], r["clients"]) for r in rows] == [("continuous", 1), ("continuous", 3), ("window", 1), ("window", 3)]
+    assert all(r["requests"] == 6 and r["req_s"] > 0 and 0 < r["mean_len"] <= 8 for r in rows)
+    assert harness.serve_table(rows).count("\n") == 1 + len(rows)
