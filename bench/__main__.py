@@ -100,6 +100,8 @@ def make_inputs(model: models.Model, n: int, seed: int = 7) -> list[list[int]]:
     vocabulary is letters, n words of its test split, tokenized."""
     if model.kind == "g2p":
         return models.g2p_words(model, n, seed)
+    if model.kind == "text":
+        return models.text_inputs(model, n, seed)
     rng = random.Random(seed)
     hi = min(model.vocab - 2, 32000)
     return [[rng.randint(3, hi) for _ in range(rng.randint(4, 39))] + [model.eos] for _ in range(n)]

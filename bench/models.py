@@ -42,6 +42,16 @@ SHAPES = {
 }
 
 
+# SERVE_SHAPES are the server runs' models: tiny.make_tiny's shaped random
+# weights (cross-attention sharpened, EOS calibrated, the committed test
+# tokenizer) at a real model's layer sizes, so that greedy outputs end with
+# EOS at varied lengths, as a trained model's do (a plain random-weight
+# model repeats one token, or ends at once). t5-serve: t5-small's layers
+# (6+6 x 512, 8 heads, FFN 2048, gated GELU), the 824-token test
+# vocabulary.
+SERVE_SHAPES = {"t5-serve": dict(family="t5", seed=3, d_model=512, layers=6, heads=8, ffn=2048)}
+
+
 @dataclass
 class Model:
     """Model is one benchmark model: its ONNX directory, and when known the
@@ -53,8 +63,9 @@ class Model:
     eos: int
     vocab: int
     inplace: Path | None = None  # the same checkpoint in the inplace layout (the exporter's default)
-    # kind is "hf" (a transformers checkpoint) or "g2p" (our LSTM model,
-    # models/g2p-en, whose PyTorch module is rebuilt from its graphs).
+    # kind is "hf" (a transformers checkpoint), "g2p" (our LSTM model,
+    # models/g2p-en, whose PyTorch module is rebuilt from its graphs) or
+    # "text" (a checkpoint with a real tokenizer: inputs are texts).
     kind: str = "hf"
     # not_applicable maps an engine to why it cannot run this model.
     not_applicable: dict[str, str] = field(default_factory=dict)
@@ -84,34 +95,6 @@ def _tokenizer(family: str, vocab: int):
                                    model_max_length=512, **({} if family == "marian" else {}))
 
 
-# EOS_STEP_RATE is the share of greedy steps at which the Marian-shaped
-# model's EOS wins once its logit bias is set (_eos_bias): outputs then end
-# after about 1 / EOS_STEP_RATE tokens, at varied lengths, as a trained
-# model's do. The tables force their lengths (min_new_tokens =
-# max_new_tokens), so only the server runs (--serve) see it.
-EOS_STEP_RATE = 0.04
-
-
-def _eos_bias(model, config, seed: int) -> None:
-    """_eos_bias sets final_logits_bias[eos] so that EOS has the largest
-    logit at about EOS_STEP_RATE of the positions of random inputs and
-    random decoder tokens."""
-    import random
-
-    import numpy as np
-    import torch
-
-    rng = random.Random(seed)
-    gaps = []
-    with torch.no_grad():
-        for _ in range(4):
-            ids = torch.tensor([[rng.randint(3, 32000) for _ in range(20)] + [config.eos_token_id]])
-            dec = torch.tensor([[config.decoder_start_token_id] + [rng.randint(3, 32000) for _ in range(24)]])
-            logits = model(input_ids=ids, decoder_input_ids=dec).logits[0]
-            gaps += (logits.max(-1).values - logits[:, config.eos_token_id]).tolist()
-        model.final_logits_bias[0, config.eos_token_id] += float(np.quantile(gaps, EOS_STEP_RATE))
-
-
 def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
     """random_checkpoint writes the random-weight checkpoint SHAPES[name]
     (save_pretrained: model, generation config, tokenizer) to out."""
@@ -126,8 +109,6 @@ def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
         config, cls = T5Config(**shape["config"]), T5ForConditionalGeneration
     torch.manual_seed(seed)
     model = cls(config).eval()
-    if family == "marian":
-        _eos_bias(model, config, seed)
     gen = GenerationConfig.from_model_config(config)
     if family == "marian":
         gen.bad_words_ids = [[config.pad_token_id]]  # as opus-mt's generation config
@@ -218,6 +199,24 @@ def prepare(name: str, work: Path, log=print) -> Model:
         if not (inplace / "s2s.json").is_file():
             log(f"bench: exporting {name} to ONNX in the inplace layout in {inplace}")
             export_onnx(ckpt, inplace, "inplace")
+    elif name in SERVE_SHAPES:
+        shape = SERVE_SHAPES[name]
+        onnx = inplace = base / "onnx-inplace"
+        if not (ckpt / "config.json").is_file():
+            from s2s_export.tiny import make_tiny
+
+            log(f"bench: building the shaped random {name} checkpoint in {ckpt} (make_tiny, EOS calibrated)")
+            shutil.rmtree(ckpt, ignore_errors=True)
+            make_tiny(shape["family"], ckpt, shape["seed"], d_model=shape["d_model"], layers=shape["layers"],
+                      heads=shape["heads"], ffn=shape["ffn"])
+        if not (inplace / "s2s.json").is_file():
+            log(f"bench: exporting {name} in the inplace layout in {inplace}")
+            from s2s_export import hf
+
+            hf.export(ckpt, inplace, force=True, check=False, log=lambda s: None)
+        man = json.loads((inplace / "s2s.json").read_text())
+        return Model(name=name, onnx=inplace, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"],
+                     inplace=inplace, kind="text")
     elif name == "g2p":
         man = json.loads((G2P_DIR / "s2s.json").read_text())
         na = {e: G2P_NOT_APPLICABLE["optimum" if e.startswith("optimum") else "ct2"]
@@ -226,7 +225,7 @@ def prepare(name: str, work: Path, log=print) -> Model:
         return Model(name=name, onnx=G2P_DIR, checkpoint=G2P_DIR, eos=man["eos_token_id"][0], vocab=man["vocab_size"],
                      kind="g2p", not_applicable=na)
     else:
-        raise ValueError(f"unknown model {name!r}; use t5-tiny, g2p, {', '.join(SHAPES)}")
+        raise ValueError(f"unknown model {name!r}; use t5-tiny, g2p, {', '.join([*SHAPES, *SERVE_SHAPES])}")
     man = json.loads((onnx / "s2s.json").read_text())
     return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"], inplace=inplace)
 
@@ -241,6 +240,20 @@ def g2p_words(model: Model, n: int, seed: int) -> list[list[int]]:
     words = [line.split("\t", 1)[0] for line in (model.onnx / "test.tsv").read_text().splitlines() if line.strip()]
     tok = Tokenizer.from_file(str(model.onnx / "tokenizer.json"))
     return [tok.encode(w).ids for w in random.Random(seed).sample(words, n)]
+
+
+def text_inputs(model: Model, n: int, seed: int) -> list[list[int]]:
+    """text_inputs returns n fortunes (the goldens' sources) drawn with seed,
+    as source ids from the model's tokenizer.json."""
+    import random
+
+    from s2s_export.goldens import golden_inputs
+    from tokenizers import Tokenizer
+
+    texts = [t for t in golden_inputs(0) if 10 <= len(t) < 300]
+    tok = Tokenizer.from_file(str(model.onnx / "tokenizer.json"))
+    rng = random.Random(seed)
+    return [tok.encode(rng.choice(texts)).ids for _ in range(n)]
 
 
 class QuantizeUnavailable(RuntimeError):

@@ -29,7 +29,7 @@ func main() {
 	tokens := flag.Int("tokens", 64, "forced output length")
 	reps := flag.Int("reps", 2, "profiled repetitions")
 	threads := flag.Int("intra-op-threads", 2, "intra-op threads")
-	graphs := flag.String("decoder-graphs", "split", "split or merged")
+	graphs := flag.String("decoder-graphs", "auto", "auto, split or merged (split and merged: Optimum's layout only)")
 	out := flag.String("cpuprofile", "cpu.pprof", "CPU profile file")
 	flag.Parse()
 	if *model == "" {
