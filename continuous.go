@@ -376,10 +376,10 @@ func (c *Continuous) admit(st *batchState, j *job) error {
 	}
 	id, err := st.b.Admit(j.ctx, req)
 	if err != nil {
-		if errors.Is(err, beamsearch.ErrInvalidOptions) {
-			return fmt.Errorf("s2s: %w", err)
+		if !errors.Is(err, beamsearch.ErrDecoder) {
+			return fmt.Errorf("s2s: %w", err) // the batch is as it was
 		}
-		// The decoder may hold half-joined rows: the batch is lost.
+		// The decoder holds rows the batch does not count: the batch is lost.
 		err = fmt.Errorf("s2s: %w", err)
 		c.failAll(st, err)
 		return err

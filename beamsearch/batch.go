@@ -11,7 +11,8 @@ import (
 type Joiner interface {
 	Decoder
 	// Join appends one row per input after the current rows, with nothing
-	// decoded yet: the next Step feeds them their first token.
+	// decoded yet: the next Step feeds them their first token. A failed
+	// Join leaves the decoder as it was.
 	Join(ctx context.Context, inputs [][]int64) error
 }
 
@@ -131,8 +132,10 @@ func (b *Batch) reserveFor(opts Options) {
 
 // Admit adds req to the batch before the next Step and returns its ID: its
 // inputs join the decoder (Joiner.Join), then its rows are expanded to its
-// beams or draws. A request that fails validation is refused and the batch
-// is unchanged; a decoder error leaves the batch unusable. A batch whose
+// beams or draws. A request that fails validation or whose Join fails is
+// refused and the batch is unchanged; an error that wraps ErrDecoder (the
+// decoder broke its contract, or the expansion failed) leaves the batch
+// unusable. A batch whose
 // requests have all left is done (ErrEmpty): its decoder still holds the
 // last rows; start a new batch on a new decoder.
 func (b *Batch) Admit(ctx context.Context, req Request) (int, error) {
@@ -165,7 +168,7 @@ func (b *Batch) Admit(ctx context.Context, req Request) (int, error) {
 			}
 		}
 		if err := b.dec.Reorder(src); err != nil {
-			return 0, fmt.Errorf("beamsearch: decoder reorder: %w", err)
+			return 0, fmt.Errorf("beamsearch: %w: decoder reorder after a join: %w", ErrDecoder, err)
 		}
 	}
 	id := b.nextID

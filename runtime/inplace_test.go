@@ -274,3 +274,31 @@ func TestInplaceLoadErrors(t *testing.T) {
 		t.Fatal("a manifest with the wrong layer count loaded")
 	}
 }
+
+// TestInplaceFailedJoinKeepsTheDecoder: a Join whose context has ended
+// fails and leaves the rows as they were.
+func TestInplaceFailedJoinKeepsTheDecoder(t *testing.T) {
+	man, m := loadModel(t, inplaceModels[0], GraphsAuto)
+	src := sources(man)
+	d := encode(t, m, man, src[:2]).(*inplaceDecoder)
+	tokens := forcedSteps(man, 2, 4)
+	got := run(t, d, tokens[:2])
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.Join(ctx, src[2:]); err == nil {
+		t.Fatal("a join with an ended context succeeded")
+	}
+	if err := d.Join(t.Context(), [][]int64{{}}); err == nil {
+		t.Fatal("an empty input joined")
+	}
+	if d.Rows() != 2 || len(d.inputs) != 2 {
+		t.Fatalf("after failed joins: %d rows, %d inputs", d.Rows(), len(d.inputs))
+	}
+	got = append(got, run(t, d, tokens[2:])...)
+	want := run(t, encode(t, m, man, src[:2]), tokens)
+	for s := range want {
+		if diff := maxDiff(got[s], want[s]); diff > 1e-4 {
+			t.Fatalf("step %d: %g off after a failed join", s, diff)
+		}
+	}
+}
