@@ -13,6 +13,9 @@ type greedyRow struct {
 	history       []int64 // decoder start token first
 	score         float64
 	rng           *rand.Rand // nil unless sampling
+
+	tok  int     // this step's token (set by pick)
+	gain float64 // and its log-probability
 }
 
 // greedySearch runs greedy search, or sampling when opts.DoSample is set,
@@ -30,15 +33,19 @@ func greedySearch(ctx context.Context, dec Decoder, batch int, opts Options, cha
 // greedy is the state of one request's greedy search or sampling: its
 // rows, in the decoder's order, and the results of its inputs.
 type greedy struct {
-	opts    Options
-	chain   Chain
-	stream  StreamFunc
-	vocab   int
-	draws   int // rows per input
-	live    []greedyRow
-	res     []Result
-	pending []int // per input: draws not finished
-	keep    []int
+	opts   Options
+	chain  Chain
+	chain2 Chain // the second worker's (processors keep scratch space), made when first needed
+
+	stepLogits []float32 // the logits and row base of the step advance is on
+	stepBase   int
+	stream     StreamFunc
+	vocab      int
+	draws      int // rows per input
+	live       []greedyRow
+	res        []Result
+	pending    []int // per input: draws not finished
+	keep       []int
 }
 
 // newGreedy starts the search of batch inputs, draws rows each once the
@@ -75,31 +82,64 @@ func (g *greedy) tokens(dst []int64) {
 	}
 }
 
-// advance picks each row's next token from its logits (Rows()*vocab, the
-// decoder's buffer: processors run in place), streams it, finishes rows at
-// EOS or MaxNewTokens and appends base+r for each row r that runs on.
-func (g *greedy) advance(logits []float32, base int, src []int) ([]int, bool, error) {
-	opts, vocab, stream := g.opts, g.vocab, g.stream
-	g.keep = g.keep[:0]
-	for r := range g.live {
+// pick chooses the token of rows [lo, hi) from their logits, with the
+// chain of worker w: the per-row work of a step, which two workers may
+// share (rows are independent; each row's random stream is its own).
+func (g *greedy) pick(w, lo, hi int) error {
+	logits, base := g.stepLogits, g.stepBase
+	chain := g.chain
+	if w == 1 {
+		chain = g.chain2
+	}
+	vocab := g.vocab
+	for r := lo; r < hi; r++ {
 		row := &g.live[r]
 		// Processors work in the decoder's buffer (the Decoder contract
 		// allows it): no copy of the row.
 		scores := logits[r*vocab : (r+1)*vocab]
-		g.chain.Process(row.history, scores)
+		chain.Process(row.history, scores)
 		top, lse, nan := maxLogSumExp(scores)
 		if nan {
-			return src, false, nanError(base + r)
+			return nanError(base + r)
 		}
-		var tok int
 		if row.rng != nil {
-			tok = sampleToken(scores, lse, row.rng)
+			row.tok = sampleToken(scores, lse, row.rng)
 		} else {
-			tok = argmaxOf(scores, top)
+			row.tok = argmaxOf(scores, top)
 		}
-		row.history = append(row.history, int64(tok))
+		row.gain = math.Inf(-1)
 		if !math.IsInf(lse, -1) {
-			row.score += float64(scores[tok]) - lse
+			row.gain = float64(scores[row.tok]) - lse
+		}
+	}
+	return nil
+}
+
+// advance picks each row's next token from its logits (Rows()*vocab, the
+// decoder's buffer: processors run in place), streams it, finishes rows at
+// EOS or MaxNewTokens and appends base+r for each row r that runs on.
+func (g *greedy) advance(logits []float32, base int, src []int) ([]int, bool, error) {
+	opts, stream := g.opts, g.stream
+	split := splitWork(len(g.live), g.vocab)
+	if split && g.chain2 == nil {
+		var err error
+		if g.chain2, err = NewChain(opts); err != nil {
+			return src, false, err
+		}
+	}
+	g.stepLogits, g.stepBase = logits, base
+	err := halves(len(g.live), split, g, (*greedy).pick)
+	g.stepLogits = nil
+	if err != nil {
+		return src, false, err
+	}
+	g.keep = g.keep[:0]
+	for r := range g.live {
+		row := &g.live[r]
+		tok := row.tok
+		row.history = append(row.history, int64(tok))
+		if !math.IsInf(row.gain, -1) {
+			row.score += row.gain
 		} else {
 			row.score = math.Inf(-1)
 		}
