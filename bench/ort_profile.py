@@ -225,7 +225,7 @@ class _InplaceSteps:
 
 
 def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int = 24, intra: int = 2,
-            inter: int = 1, seed: int = 0, preallocated: bool = True) -> dict:
+            inter: int = 1, seed: int = 0, preallocated: bool = True, cross_per_row: bool = False) -> dict:
     """profile runs the steps described in the module doc and returns, per
     configuration, the time by op type and the time per step, and the
     optimized graph's contents."""
@@ -245,7 +245,8 @@ def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int
                     cfg = dict(past=past, batch=batch, beams=nb, rows=batch * nb)
                     configs.append(cfg)
                     if inplace:
-                        runner = _InplaceSteps(sess, cfg["rows"], batch, past, steps + 1, src_len, rng)
+                        groups = cfg["rows"] if cross_per_row else batch
+                        runner = _InplaceSteps(sess, cfg["rows"], groups, past, steps + 1, src_len, rng)
                         ids = rng.integers(3, 100, size=(cfg["rows"], 1), dtype=np.int64)
                     else:
                         feeds = _feeds(sess, cfg["rows"], past, src_len, rng)
@@ -355,6 +356,8 @@ def parse_args(argv):
     p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
     p.add_argument("--ort-outputs", action="store_true", help="let ORT allocate every output (as Optimum without I/O binding) "
                    "instead of writing the present cache into preallocated buffers (as the Go host)")
+    p.add_argument("--cross-per-row", action="store_true", help="inplace layout: feed the cross-attention keys and values "
+                   "once per row (as the runtime does when inputs hold different row counts) instead of once per input")
     p.add_argument("--top", type=int, default=10, help="op types shown besides Concat (default 10)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
@@ -377,7 +380,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = model_dir(a.model, a.work)
     res = profile(d, a.past, a.batch, a.beams, steps=a.steps, src_len=a.src_len, intra=a.intra, inter=a.inter,
-                  preallocated=not a.ort_outputs)
+                  preallocated=not a.ort_outputs, cross_per_row=a.cross_per_row)
     print(f"{d / (INPLACE_GRAPH if is_inplace(d) else GRAPH)}: share of node time by op type (ONNX Runtime profiler)\n")
     print(table(res, top=a.top))
     if a.json:
