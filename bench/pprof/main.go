@@ -61,7 +61,7 @@ func run(model string, beams, batch, tokens, reps, threads int, graphs, out stri
 	for i := range ids {
 		n := 4 + rng.IntN(36)
 		for range n {
-			ids[i] = append(ids[i], int64(3+rng.IntN(31998)))
+			ids[i] = append(ids[i], int64(3+rng.IntN(min(31998, g.Manifest().VocabSize-4))))
 		}
 		ids[i] = append(ids[i], eos)
 	}
