@@ -284,7 +284,12 @@ func (c *Continuous) run() {
 		if st.b != nil && st.b.Len() == 0 {
 			st.close()
 		}
-		// Admit in arrival order while rows are free.
+		// Admit in arrival order while rows are free, all with one join.
+		var admit []*job
+		rows := 0
+		if st.b != nil {
+			rows = st.b.Rows()
+		}
 		for len(waiting) > 0 {
 			j := waiting[0]
 			if j.ctx.Err() != nil {
@@ -292,18 +297,20 @@ func (c *Continuous) run() {
 				fail(j, context.Cause(j.ctx))
 				continue
 			}
-			if st.b != nil && st.b.Rows()+j.rows > c.opts.MaxRows {
+			if rows > 0 && rows+j.rows > c.opts.MaxRows {
 				break
 			}
 			waiting = waiting[1:]
-			if err := c.admit(st, j); err != nil {
-				fail(j, err)
-			}
+			rows += j.rows
+			admit = append(admit, j)
+		}
+		if len(admit) > 0 {
+			c.admit(st, admit)
 		}
 		if st.b == nil {
 			continue
 		}
-		rows := st.b.Rows()
+		rows = st.b.Rows()
 		if c.opts.BeforeStep != nil {
 			c.opts.BeforeStep(c.Stats())
 		}
@@ -351,43 +358,78 @@ func (c *Continuous) failAll(st *batchState, err error) {
 	st.close()
 }
 
-// admit starts a batch with j, or joins j to the running one.
-func (c *Continuous) admit(st *batchState, j *job) error {
-	req := beamsearch.Request{Inputs: j.ids, Options: j.opts, Stream: j.stream}
+// admit starts a batch with the first of jobs when none runs, and joins
+// the others to it with one Join; a job that cannot start fails alone.
+func (c *Continuous) admit(st *batchState, jobs []*job) {
 	if st.b == nil {
-		dec, err := c.model.Encode(j.ctx, j.ids, j.opts.PadTokenID)
-		if err != nil {
-			return fmt.Errorf("s2s: %w", err)
+		j := jobs[0]
+		jobs = jobs[1:]
+		if err := c.start(st, j); err != nil {
+			c.fail(j, err)
+			if len(jobs) > 0 {
+				c.admit(st, jobs)
+			}
+			return
 		}
-		joiner, ok := dec.(beamsearch.Joiner)
-		if !ok {
-			dec.Close()
-			return ErrNoContinuous
-		}
-		b, err := beamsearch.NewBatch(joiner, req)
-		if err != nil {
-			dec.Close()
-			return fmt.Errorf("s2s: %w", err)
-		}
-		st.dec, st.b = dec, b
-		j.id = 0
-		st.active[0] = j
-		return nil
 	}
-	id, err := st.b.Admit(j.ctx, req)
+	if len(jobs) == 0 {
+		return
+	}
+	reqs := make([]beamsearch.Request, len(jobs))
+	for i, j := range jobs {
+		reqs[i] = beamsearch.Request{Inputs: j.ids, Options: j.opts, Stream: j.stream}
+	}
+	// The joins run under the first job's context; the jobs were checked
+	// against their own just before.
+	ids, err := st.b.AdmitAll(jobs[0].ctx, reqs)
 	if err != nil {
-		if !errors.Is(err, beamsearch.ErrDecoder) {
-			return fmt.Errorf("s2s: %w", err) // the batch is as it was
+		if errors.Is(err, beamsearch.ErrDecoder) {
+			// The decoder holds rows the batch does not count: the batch is lost.
+			err = fmt.Errorf("s2s: %w", err)
+			c.failAll(st, err)
+			for _, j := range jobs {
+				c.fail(j, err)
+			}
+			return
 		}
-		// The decoder holds rows the batch does not count: the batch is lost.
-		err = fmt.Errorf("s2s: %w", err)
-		c.failAll(st, err)
-		return err
+		if len(jobs) == 1 {
+			c.fail(jobs[0], fmt.Errorf("s2s: %w", err))
+			return
+		}
+		// One of them failed: the batch is as it was; admit them one by one.
+		for _, j := range jobs {
+			c.admit(st, []*job{j})
+		}
+		return
 	}
-	j.id = id
-	st.active[id] = j
+	for i, j := range jobs {
+		j.id = ids[i]
+		st.active[ids[i]] = j
+	}
 	c.mu.Lock()
-	c.stats.Joined++
+	c.stats.Joined += len(jobs)
 	c.mu.Unlock()
+}
+
+// start starts a batch with j.
+func (c *Continuous) start(st *batchState, j *job) error {
+	req := beamsearch.Request{Inputs: j.ids, Options: j.opts, Stream: j.stream}
+	dec, err := c.model.Encode(j.ctx, j.ids, j.opts.PadTokenID)
+	if err != nil {
+		return fmt.Errorf("s2s: %w", err)
+	}
+	joiner, ok := dec.(beamsearch.Joiner)
+	if !ok {
+		dec.Close()
+		return ErrNoContinuous
+	}
+	b, err := beamsearch.NewBatch(joiner, req)
+	if err != nil {
+		dec.Close()
+		return fmt.Errorf("s2s: %w", err)
+	}
+	st.dec, st.b = dec, b
+	j.id = 0
+	st.active[0] = j
 	return nil
 }

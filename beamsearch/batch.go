@@ -135,46 +135,76 @@ func (b *Batch) reserveFor(opts Options) {
 // beams or draws. A request that fails validation or whose Join fails is
 // refused and the batch is unchanged; an error that wraps ErrDecoder (the
 // decoder broke its contract, or the expansion failed) leaves the batch
-// unusable. A batch whose
-// requests have all left is done (ErrEmpty): its decoder still holds the
-// last rows; start a new batch on a new decoder.
+// unusable. A batch whose requests have all left is done (ErrEmpty): its
+// decoder still holds the last rows; start a new batch on a new decoder.
 func (b *Batch) Admit(ctx context.Context, req Request) (int, error) {
-	if len(b.members) == 0 {
-		return 0, ErrEmpty
-	}
-	if len(req.Inputs) == 0 {
-		return 0, fmt.Errorf("beamsearch: %w: the request has no inputs", ErrInvalidOptions)
-	}
-	s, err := newSearch(req, len(req.Inputs), b.vocab)
+	ids, err := b.AdmitAll(ctx, []Request{req})
 	if err != nil {
 		return 0, err
 	}
+	return ids[0], nil
+}
+
+// AdmitAll adds reqs to the batch as Admit does, with one Join of all their
+// inputs (one encoder run for all the newcomers), and returns their IDs.
+// When one request fails validation none is admitted.
+func (b *Batch) AdmitAll(ctx context.Context, reqs []Request) ([]int, error) {
+	if len(b.members) == 0 {
+		return nil, ErrEmpty
+	}
+	searches := make([]search, len(reqs))
+	var inputs [][]int64
+	for i, req := range reqs {
+		if len(req.Inputs) == 0 {
+			return nil, fmt.Errorf("beamsearch: %w: request %d has no inputs", ErrInvalidOptions, i)
+		}
+		s, err := newSearch(req, len(req.Inputs), b.vocab)
+		if err != nil {
+			return nil, err
+		}
+		searches[i] = s
+		inputs = append(inputs, req.Inputs...)
+	}
+	if len(reqs) == 0 {
+		return nil, nil
+	}
 	old := b.dec.Rows()
-	if err := b.dec.Join(ctx, req.Inputs); err != nil {
-		return 0, fmt.Errorf("beamsearch: decoder join: %w", err)
+	if err := b.dec.Join(ctx, inputs); err != nil {
+		return nil, fmt.Errorf("beamsearch: decoder join: %w", err)
 	}
-	if got := b.dec.Rows(); got != old+len(req.Inputs) {
-		return 0, fmt.Errorf("beamsearch: %w: decoder holds %d rows after joining %d inputs to %d", ErrDecoder, got, len(req.Inputs), old)
+	if got := b.dec.Rows(); got != old+len(inputs) {
+		return nil, fmt.Errorf("beamsearch: %w: decoder holds %d rows after joining %d inputs to %d", ErrDecoder, got, len(inputs), old)
 	}
-	b.reserveFor(req.Options)
-	if k := s.perInput(); k > 1 {
-		src := make([]int, 0, old+len(req.Inputs)*k)
+	expand := false
+	for i, req := range reqs {
+		b.reserveFor(req.Options)
+		expand = expand || searches[i].perInput() > 1
+	}
+	if expand {
+		src := make([]int, 0, old+len(inputs))
 		for r := range old {
 			src = append(src, r)
 		}
-		for i := range req.Inputs {
-			for range k {
-				src = append(src, old+i)
+		row := old
+		for i, req := range reqs {
+			for range req.Inputs {
+				for range searches[i].perInput() {
+					src = append(src, row)
+				}
+				row++
 			}
 		}
 		if err := b.dec.Reorder(src); err != nil {
-			return 0, fmt.Errorf("beamsearch: %w: decoder reorder after a join: %w", ErrDecoder, err)
+			return nil, fmt.Errorf("beamsearch: %w: decoder reorder after a join: %w", ErrDecoder, err)
 		}
 	}
-	id := b.nextID
-	b.nextID++
-	b.members = append(b.members, &member{id: id, s: s})
-	return id, nil
+	ids := make([]int, len(reqs))
+	for i := range reqs {
+		ids[i] = b.nextID
+		b.nextID++
+		b.members = append(b.members, &member{id: ids[i], s: searches[i]})
+	}
+	return ids, nil
 }
 
 // Len returns the number of requests in the batch.

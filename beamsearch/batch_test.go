@@ -229,3 +229,59 @@ func TestBatchCancel(t *testing.T) {
 		t.Fatalf("batch %+v, alone %+v", res, want)
 	}
 }
+
+// TestBatchAdmitAll admits several requests with one Join: the same
+// results as admitting them one by one (and as alone); a bad one refuses
+// them all and leaves the batch as it was.
+func TestBatchAdmitAll(t *testing.T) {
+	const vocab = 40
+	eos := []int64{3}
+	first := batchCase{0, []int{0}, func(o *Options) { o.MinNewTokens = 6 }}
+	later := []batchCase{
+		{1, []int{1, 2}, func(o *Options) { o.NumBeams = 3 }},
+		{1, []int{3}, nil},
+		{1, []int{4}, func(o *Options) { o.DoSample, o.NumReturnSequences, o.Seed = true, 2, 9 }},
+	}
+	dec := newFakeDecoder(vocab, first.sources, hashLogits(eos))
+	b, err := NewBatch(dec, Request{Inputs: inputsOf(first.sources), Options: batchOptions(eos, first.opts)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bad := Request{Inputs: inputsOf([]int{5}), Options: batchOptions(eos, func(o *Options) { o.MaxNewTokens = 0 })}
+	reqs := []Request{}
+	for _, c := range later {
+		reqs = append(reqs, Request{Inputs: inputsOf(c.sources), Options: batchOptions(eos, c.opts)})
+	}
+	if _, err := b.AdmitAll(context.Background(), append(append([]Request(nil), reqs...), bad)); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("a bad request among others: %v", err)
+	}
+	if b.Len() != 1 || dec.Rows() != 1 {
+		t.Fatalf("after a refused AdmitAll: %d requests, %d rows", b.Len(), dec.Rows())
+	}
+	ids, err := b.AdmitAll(context.Background(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.Rows() != 1+2*3+1+2 {
+		t.Fatalf("%d rows after the join, want 10", dec.Rows())
+	}
+	got := map[int][]Result{}
+	for b.Len() > 0 {
+		fin, err := b.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fin {
+			got[f.ID] = f.Results
+		}
+	}
+	for i, c := range later {
+		want, _ := alone(t, vocab, eos, c)
+		if !reflect.DeepEqual(got[ids[i]], want) {
+			t.Errorf("request %d: batch %+v, alone %+v", i, got[ids[i]], want)
+		}
+	}
+}
