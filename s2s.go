@@ -311,25 +311,8 @@ func (g *Generator) GenerateIDs(ctx context.Context, ids [][]int64, opts Generat
 
 // generateIDs is GenerateIDs for a registered request.
 func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
-	if len(ids) == 0 {
-		return nil, errors.New("s2s: no inputs; pass at least one token sequence")
-	}
-	if err := g.limits.check(ids, opts, g.manifest.MaxPositions); err != nil {
+	if err := g.checkRequest(ids, opts); err != nil {
 		return nil, err
-	}
-	vocab := g.model.VocabSize()
-	if err := opts.Validate(vocab); err != nil {
-		return nil, fmt.Errorf("s2s: %w", err)
-	}
-	for i, seq := range ids {
-		if len(seq) == 0 {
-			return nil, fmt.Errorf("s2s: input %d has no tokens; pass non-empty input ids", i)
-		}
-		for _, id := range seq {
-			if id < 0 || id >= int64(vocab) {
-				return nil, fmt.Errorf("s2s: input %d has token id %d outside the vocabulary [0, %d)", i, id, vocab)
-			}
-		}
 	}
 	// Without a pad id (NoToken) the runtime pads with 0: padded positions
 	// are masked, so any id does.
@@ -338,7 +321,46 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
 	defer dec.Close()
+	results, err := beamsearch.Generate(ctx, dec, len(ids), opts, g.onStep(len(ids), opts, stream))
+	if err != nil {
+		return nil, fmt.Errorf("s2s: %w", err)
+	}
+	outs := make([]Output, len(results))
+	for i, r := range results {
+		outs[i] = g.output(r.Sequences)
+	}
+	return outs, nil
+}
 
+// checkRequest checks a request against the limits, the options against
+// the vocabulary and every input id.
+func (g *Generator) checkRequest(ids [][]int64, opts GenerateOptions) error {
+	if len(ids) == 0 {
+		return errors.New("s2s: no inputs; pass at least one token sequence")
+	}
+	if err := g.limits.check(ids, opts, g.manifest.MaxPositions); err != nil {
+		return err
+	}
+	vocab := g.model.VocabSize()
+	if err := opts.Validate(vocab); err != nil {
+		return fmt.Errorf("s2s: %w", err)
+	}
+	for i, seq := range ids {
+		if len(seq) == 0 {
+			return fmt.Errorf("s2s: input %d has no tokens; pass non-empty input ids", i)
+		}
+		for _, id := range seq {
+			if id < 0 || id >= int64(vocab) {
+				return fmt.Errorf("s2s: input %d has token id %d outside the vocabulary [0, %d)", i, id, vocab)
+			}
+		}
+	}
+	return nil
+}
+
+// onStep turns a request's stream into the search's: text decoded as it
+// settles, never inside a UTF-8 character; nil for none.
+func (g *Generator) onStep(inputs int, opts GenerateOptions, stream StreamFunc) beamsearch.StreamFunc {
 	var onStep beamsearch.StreamFunc
 	if stream != nil {
 		// One text decoder per input and sampled sequence: sampled
@@ -347,7 +369,7 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 		if opts.DoSample {
 			samples = max(opts.NumReturnSequences, 1)
 		}
-		streams := make([]*tokenizer.StreamDecoder, len(ids)*samples)
+		streams := make([]*tokenizer.StreamDecoder, inputs*samples)
 		for i := range streams {
 			streams[i] = tokenizer.NewStreamDecoder(g.tok, true)
 		}
@@ -378,15 +400,7 @@ func (g *Generator) generateIDs(ctx context.Context, ids [][]int64, opts Generat
 			return stream(ev)
 		}
 	}
-	results, err := beamsearch.Generate(ctx, dec, len(ids), opts, onStep)
-	if err != nil {
-		return nil, fmt.Errorf("s2s: %w", err)
-	}
-	outs := make([]Output, len(results))
-	for i, r := range results {
-		outs[i] = g.output(r.Sequences)
-	}
-	return outs, nil
+	return onStep
 }
 
 // output decodes a search result's sequences.

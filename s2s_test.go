@@ -261,54 +261,59 @@ func TestBeamMatchesTransformers(t *testing.T) {
 	for _, family := range families {
 		t.Run(family, func(t *testing.T) {
 			g := open(t, filepath.Join("testdata", family+"-tiny"), s2s.Options{})
-			goldens := readGoldens(t, filepath.Join("testdata", "goldens", "beam-"+family+".jsonl"))
-			type request struct {
-				batch   []string
-				options map[string]any
-				want    map[int]golden
-			}
-			var requests []*request
-			byKey := map[string]*request{}
-			for _, gd := range goldens {
-				k, _ := json.Marshal([]any{gd.Batch, gd.Options})
-				r := byKey[string(k)]
-				if r == nil {
-					r = &request{batch: gd.Batch, options: gd.Options, want: map[int]golden{}}
-					byKey[string(k)] = r
-					requests = append(requests, r)
-				}
-				r.want[gd.BatchIndex] = gd
-			}
-			for ri, r := range requests {
-				opts, err := config.ApplyGenerateKwargs(g.Defaults(), r.options)
-				if err != nil {
-					t.Fatal(err)
-				}
-				outs, err := g.Generate(context.Background(), r.batch, opts, nil)
-				if err != nil {
-					t.Fatalf("request %d %v: %v", ri, r.options, err)
-				}
-				for bi, gd := range r.want {
-					got := outs[bi].Sequences
-					if len(got) != len(gd.Sequences) {
-						t.Errorf("request %d input %d (%v): %d sequences, transformers %d", ri, bi, r.options, len(got), len(gd.Sequences))
-						continue
-					}
-					for si, ws := range gd.Sequences {
-						if !slices.Equal(got[si].Tokens, ws.OutputIDs) {
-							t.Errorf("request %d input %d %q (%v) sequence %d:\n got %v\nwant %v", ri, bi, gd.Input, r.options, si, got[si].Tokens, ws.OutputIDs)
-							continue
-						}
-						if d := got[si].Score - ws.Score; d > 1e-4 || d < -1e-4 {
-							t.Errorf("request %d input %d sequence %d: score %v, transformers %v", ri, bi, si, got[si].Score, ws.Score)
-						}
-						if ws.OutputText != "" && got[si].Text != ws.OutputText {
-							t.Errorf("request %d input %d sequence %d: text %q, transformers %q", ri, bi, si, got[si].Text, ws.OutputText)
-						}
-					}
-				}
-			}
+			checkBeamGoldens(t, g, family)
 		})
+	}
+}
+
+// checkBeamGoldens runs every beam golden request of family through g.
+func checkBeamGoldens(t *testing.T, g *s2s.Generator, family string) {
+	goldens := readGoldens(t, filepath.Join("testdata", "goldens", "beam-"+family+".jsonl"))
+	type request struct {
+		batch   []string
+		options map[string]any
+		want    map[int]golden
+	}
+	var requests []*request
+	byKey := map[string]*request{}
+	for _, gd := range goldens {
+		k, _ := json.Marshal([]any{gd.Batch, gd.Options})
+		r := byKey[string(k)]
+		if r == nil {
+			r = &request{batch: gd.Batch, options: gd.Options, want: map[int]golden{}}
+			byKey[string(k)] = r
+			requests = append(requests, r)
+		}
+		r.want[gd.BatchIndex] = gd
+	}
+	for ri, r := range requests {
+		opts, err := config.ApplyGenerateKwargs(g.Defaults(), r.options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := g.Generate(context.Background(), r.batch, opts, nil)
+		if err != nil {
+			t.Fatalf("request %d %v: %v", ri, r.options, err)
+		}
+		for bi, gd := range r.want {
+			got := outs[bi].Sequences
+			if len(got) != len(gd.Sequences) {
+				t.Errorf("request %d input %d (%v): %d sequences, transformers %d", ri, bi, r.options, len(got), len(gd.Sequences))
+				continue
+			}
+			for si, ws := range gd.Sequences {
+				if !slices.Equal(got[si].Tokens, ws.OutputIDs) {
+					t.Errorf("request %d input %d %q (%v) sequence %d:\n got %v\nwant %v", ri, bi, gd.Input, r.options, si, got[si].Tokens, ws.OutputIDs)
+					continue
+				}
+				if d := got[si].Score - ws.Score; d > 1e-4 || d < -1e-4 {
+					t.Errorf("request %d input %d sequence %d: score %v, transformers %v", ri, bi, si, got[si].Score, ws.Score)
+				}
+				if ws.OutputText != "" && got[si].Text != ws.OutputText {
+					t.Errorf("request %d input %d sequence %d: text %q, transformers %q", ri, bi, si, got[si].Text, ws.OutputText)
+				}
+			}
+		}
 	}
 }
 

@@ -126,3 +126,19 @@ func tableLogits(table [][]float32) func(src int, history []int64, out []float32
 		copy(out, table[min(len(history), len(table))-1])
 	}
 }
+
+// Join appends one row per input; a fake input is its source number:
+// inputs[i][0].
+func (d *fakeDecoder) Join(ctx context.Context, inputs [][]int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		if len(in) == 0 {
+			return fmt.Errorf("fake: empty input")
+		}
+		d.src = append(d.src, int(in[0]))
+		d.history = append(d.history, nil)
+	}
+	return nil
+}

@@ -21,9 +21,11 @@ from s2s_export.agreement import agreement  # equal sequences, mean equal prefix
 from . import models
 
 ROOT = models.ROOT
-GO_ENGINE = "go"
-GO_INT8 = "go-int8"  # the Go host on the exporter's int8 copy (s2s_export quantize), compared with go
-ALL_ENGINES = (GO_ENGINE, GO_INT8, "optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
+GO_ENGINE = "go"  # the Go host on the inplace layout (the exporter's default decoder graphs)
+GO_OPTIMUM = "go-optimum"  # the Go host on Optimum's decoder graphs (--layout optimum), the graphs before the inplace layout
+GO_INT8 = "go-int8"  # the Go host on the exporter's int8 copy (s2s_export quantize) of the inplace layout, compared with go
+GO_ENGINES = (GO_ENGINE, GO_OPTIMUM, GO_INT8)
+ALL_ENGINES = (GO_ENGINE, GO_OPTIMUM, GO_INT8, "optimum", "optimum-iobinding", "pytorch", "ct2-float32", "ct2-int8")
 
 
 def parse_args(argv):
@@ -37,7 +39,8 @@ def parse_args(argv):
     p.add_argument("--inputs", type=int, default=8, help="inputs of the batch-1 cases (default 8)")
     p.add_argument("--batch", type=int, default=32, help="batch size of the batch cases (default 32)")
     p.add_argument("--reps", type=int, default=3, help="repetitions of every case (default 3)")
-    p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
+    p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1); several settings joined by + "
+                   "(2,1+1,1) run every engine at each and add a table of each engine's best")
     p.add_argument("--decoder-graphs", default="merged", choices=["split", "merged"],
                    help="decoder graphs of the ONNX engines (default merged, what the Go host runs on the CPU by default)")
     p.add_argument("--provider", default="cpu", choices=["cpu", "cuda"],
@@ -52,6 +55,12 @@ def parse_args(argv):
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
                    help="where built models are cached (default ~/.cache/s2s-bench)")
     p.add_argument("--json", type=Path, help="also write every result to this file")
+    p.add_argument("--serve", default="", help="instead of the cases: concurrent clients (comma-separated counts, e.g. 8,32) "
+                   "sending one input at a time through s2s.Continuous and through a window batcher (cmd/s2s-bench serve), "
+                   "on the inplace layout; outputs end at EOS or at the first --tokens")
+    p.add_argument("--serve-requests", type=int, default=0, help="requests per serve run (default 4 x the clients)")
+    p.add_argument("--serve-beams", type=int, default=1, help="beams of the serve runs' requests (default 1)")
+    p.add_argument("--window-ms", type=float, default=20, help="the window batcher's window (default 20 ms)")
     p.add_argument("--cases", default="", help="comma-separated subset of case names without the length, "
                    "e.g. greedy/b1,beam4/b32 (default: all four)")
     a = p.parse_args(argv)
@@ -60,6 +69,10 @@ def parse_args(argv):
     a.models = [m for m in a.models.split(",") if m]
     a.engines = [e for e in a.engines.split(",") if e]
     a.cases = [c for c in a.cases.split(",") if c]
+    try:
+        a.serve = [int(c) for c in a.serve.split(",") if c.strip()]
+    except ValueError:
+        p.error("--serve takes comma-separated client counts")
     known = {f"{s}/b{b}" for s in ("greedy", "beam4") for b in (1, a.batch if not a.quick else 4)}
     if set(a.cases) - known:
         p.error(f"unknown case(s) {', '.join(sorted(set(a.cases) - known))}; use {', '.join(sorted(known))}")
@@ -68,9 +81,12 @@ def parse_args(argv):
         p.error(f"unknown engine(s) {', '.join(bad)}; use {', '.join(ALL_ENGINES)}")
     try:
         a.tokens = [int(t) for t in a.tokens.split(",")]
-        a.intra, a.inter = (int(x) for x in a.threads.split(","))
+        a.thread_sets = [tuple(int(x) for x in t.split(",")) for t in a.threads.split("+")]
+        if any(len(t) != 2 or min(t) < 1 for t in a.thread_sets):
+            raise ValueError
     except ValueError:
-        p.error("--tokens and --threads take comma-separated integers")
+        p.error("--tokens and --threads take comma-separated integers (--threads intra,inter[+intra,inter...], each at least 1)")
+    a.intra, a.inter = a.thread_sets[0]
     try:
         a.session_config = dict(kv.split("=", 1) for kv in a.ort_config.split(",") if kv.strip())
     except ValueError:
@@ -87,6 +103,8 @@ def make_inputs(model: models.Model, n: int, seed: int = 7) -> list[list[int]]:
     vocabulary is letters, n words of its test split, tokenized."""
     if model.kind == "g2p":
         return models.g2p_words(model, n, seed)
+    if model.kind == "text":
+        return models.text_inputs(model, n, seed)
     rng = random.Random(seed)
     hi = min(model.vocab - 2, 32000)
     return [[rng.randint(3, hi) for _ in range(rng.randint(4, 39))] + [model.eos] for _ in range(n)]
@@ -133,7 +151,7 @@ def run_engine(engine, spec, tmp: Path, driver, per_case=True) -> dict | str:
         return merged
     spec_path, out_path = tmp / f"spec-{engine}.json", tmp / f"out-{engine}.json"
     spec_path.write_text(json.dumps(spec))
-    if engine in (GO_ENGINE, GO_INT8):
+    if engine in GO_ENGINES:
         cmd = [str(driver), "-spec", str(spec_path), "-out", str(out_path)]
     else:
         if engine.startswith("ct2"):
@@ -180,27 +198,72 @@ def summarize(case, res, ref) -> dict:
 
 
 def table(rows) -> str:
-    head = ("model", "case", "engine", "tok/s", "ms/tok p50", "lat p50 ms", "lat p99 ms", "peak RSS MB",
-            "tokens", "= go seqs", "= go prefix", "overhead (L)")
+    threads = len({r.get("threads") for r in rows}) > 1
+    head = ("model", "case", "engine") + (("threads",) if threads else ()) + ("tok/s", "ms/tok p50", "lat p50 ms",
+            "lat p99 ms", "peak RSS MB", "tokens", "= go seqs", "= go prefix", "overhead (L)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
+        lead = [r["model"], r["case"], r["engine"]] + ([r.get("threads", "")] if threads else [])
         if "skip" in r:
-            lines.append(f"| {r['model']} | {r['case']} | {r['engine']} | {r['skip']} |" + " |" * (len(head) - 4))
+            lines.append("| " + " | ".join(lead) + f" | {r['skip']} |" + " |" * (len(head) - len(lead) - 1))
             continue
         ag = r.get("agree")
         ov = f"{100 * r['overhead']:.1f}% (L {r['limit_ms']:.0f} of {r['e2e_ms']:.0f} ms)" if "overhead" in r else ""
-        lines.append("| " + " | ".join([
-            r["model"], r["case"], r["engine"], f"{r['tok_s']:.1f}", f"{r['ms_tok']:.2f}", f"{r['lat50']:.1f}",
+        lines.append("| " + " | ".join(lead + [
+            f"{r['tok_s']:.1f}", f"{r['ms_tok']:.2f}", f"{r['lat50']:.1f}",
             f"{r['lat99']:.1f}", f"{r['rss_mb']:.0f}", f"{r['tokens']}{'' if r['lengths_ok'] else ' (!)'}",
             f"{100 * ag[0]:.0f}%" if ag else "", f"{100 * ag[1]:.0f}%" if ag else "", ov]) + " |")
     return "\n".join(lines)
 
 
+def best_table(rows) -> str:
+    """best_table returns, per model, case and engine, the best tok/s over
+    the thread settings measured, with the setting and the ratio of go's
+    best to it."""
+    best: dict[tuple, dict] = {}
+    for r in rows:
+        if "skip" in r:
+            continue
+        k = (r["model"], r["case"], r["engine"])
+        if k not in best or r["tok_s"] > best[k]["tok_s"]:
+            best[k] = r
+    head = ("model", "case", "engine", "best tok/s", "at threads", "go's best / this")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (m, c, e), r in best.items():
+        go = best.get((m, c, GO_ENGINE))
+        ratio = f"{go['tok_s'] / r['tok_s']:.2f}x" if go else ""
+        lines.append(f"| {m} | {c} | {e} | {r['tok_s']:.1f} | {r['threads']} | {ratio} |")
+    return "\n".join(lines)
+
+
 def run(a, log=print) -> tuple[list[dict], bool]:
-    """run runs the benchmark a describes and returns the rows of the table
-    and whether every engine generated the forced number of tokens."""
+    """run runs the benchmark a describes (at each thread setting) and
+    returns the rows of the table and whether every engine generated the
+    forced number of tokens."""
+    rows, ok = [], True
+    for intra, inter in a.thread_sets:
+        a.intra, a.inter = intra, inter
+        r, o = run_threads(a, log)
+        for row in r:
+            row["threads"] = f"{intra},{inter}"
+        rows += r
+        ok = ok and o
+    return rows, ok
+
+
+def go_dir(engine: str, model: models.Model, work: Path, log) -> tuple[Path, str]:
+    """go_dir returns the model directory and the decoder graphs a Go engine runs."""
+    if engine == GO_OPTIMUM or model.inplace is None:
+        return model.onnx, "merged"
+    if engine == GO_INT8:
+        return models.int8_dir(model, work, log=log, src=model.inplace), "auto"
+    return model.inplace, "auto"
+
+
+def run_threads(a, log=print) -> tuple[list[dict], bool]:
+    """run_threads runs the benchmark at one thread setting (a.intra, a.inter)."""
     a.work.mkdir(parents=True, exist_ok=True)
-    driver = build_driver() if {GO_ENGINE, GO_INT8} & set(a.engines) else None
+    driver = build_driver() if set(GO_ENGINES) & set(a.engines) else None
     rows, ok = [], True
     for name in a.models:
         model = models.prepare(name, a.work, log=log)
@@ -216,17 +279,19 @@ def run(a, log=print) -> tuple[list[dict], bool]:
                 if engine in model.not_applicable:
                     results[engine] = model.not_applicable[engine]
                     continue
-                if engine in (GO_ENGINE, GO_INT8):
+                if engine in GO_ENGINES:
                     spec = {k: base[k] for k in ("model", "intra_op_threads", "inter_op_threads", "decoder_graphs", "cases",
                                                  "session_config", "disable_mem_arena", "provider")}
                     spec["limit"] = a.limit
-                if engine == GO_INT8:
                     try:
-                        spec["model"] = str(models.int8_dir(model, a.work, log=log))
+                        d, graphs = go_dir(engine, model, a.work, log)
                     except Exception as e:  # models.QuantizeUnavailable: no quantize command yet; or it failed
                         log(f"bench: {name}: {engine}: {e}")
                         results[engine] = f"skipped: {e}"
                         continue
+                    spec["model"] = str(d)
+                    if model.kind == "hf":
+                        spec["decoder_graphs"] = a.decoder_graphs if engine == GO_OPTIMUM else graphs
                 if engine.startswith("ct2"):
                     try:
                         spec["ct2"] = str(models.ct2_dir(model, a.work, engine.removeprefix("ct2-"), log=log))
@@ -257,8 +322,59 @@ def run(a, log=print) -> tuple[list[dict], bool]:
     return rows, ok
 
 
+def run_serve(a, log=print) -> list[dict]:
+    """run_serve runs the serve mode of the Go driver for every model and
+    returns its rows: batcher, clients, requests/s, latency."""
+    a.work.mkdir(parents=True, exist_ok=True)
+    driver = build_driver()
+    rows = []
+    for name in a.models:
+        model = models.prepare(name, a.work, log=log)
+        if model.inplace is None:
+            rows.append(dict(model=name, skip="n/a: continuous batching needs the inplace layout"))
+            continue
+        clients = a.serve
+        serve = dict(clients=clients, requests=a.serve_requests or 4 * max(clients), batchers=["continuous", "window"],
+                     window_ms=a.window_ms, max_batch=max(clients), beams=a.serve_beams, max_new_tokens=a.tokens[0],
+                     inputs=make_inputs(model, 64, seed=9))
+        spec = dict(model=str(model.inplace), intra_op_threads=a.intra, inter_op_threads=a.inter, cases=[], serve=serve,
+                    session_config=a.session_config, disable_mem_arena=a.no_arena)
+        with tempfile.TemporaryDirectory() as tmp:
+            log(f"bench: {name}: serve {clients}")
+            res = run_engine(GO_ENGINE, spec, Path(tmp), driver, per_case=False)
+        if isinstance(res, str):
+            rows.append(dict(model=name, skip=res))
+            continue
+        for r in res["serve"]:
+            rows.append(dict(model=name, **r))
+    return rows
+
+
+def serve_table(rows) -> str:
+    head = ("model", "batcher", "clients", "requests", "req/s", "tok/s", "lat p50 ms", "lat p99 ms", "tokens/request",
+            "rows (continuous: peak; window: mean batch)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "skip" in r:
+            lines.append(f"| {r['model']} | {r['skip']} |" + " |" * (len(head) - 2))
+            continue
+        lines.append(f"| {r['model']} | {r['batcher']} | {r['clients']} | {r['requests']} | {r['req_s']:.2f} | {r['tok_s']:.1f} | "
+                     f"{r['lat_p50_ms']:.0f} | {r['lat_p99_ms']:.0f} | {r['mean_len']:.1f} | {r['mean_rows']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.serve:
+        load_before = os.getloadavg()[0]
+        rows = run_serve(a, log=lambda s: print(s, file=sys.stderr))
+        print(serve_table(rows))
+        print(f"\nthreads intra {a.intra} inter {a.inter}; beams {a.serve_beams}; max_new_tokens {a.tokens[0]}; "
+              f"window {a.window_ms:g} ms, max batch {max(a.serve)}; load average (1 min) {load_before:.2f} before, "
+              f"{os.getloadavg()[0]:.2f} after")
+        if a.json:
+            a.json.write_text(json.dumps(rows, indent=1))
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     busy = subprocess.run(["pgrep", "-f", "g2p-train"], capture_output=True, text=True).stdout.strip()
@@ -266,9 +382,13 @@ def main(argv=None) -> int:
     rows, ok = run(a, log=lambda s: print(s, file=sys.stderr))
     load_after = os.getloadavg()[0]
     print(table(rows))
+    if len(a.thread_sets) > 1:
+        print("\nBest of the thread settings:\n")
+        print(best_table(rows))
     extra = "".join([f"; ORT config {a.ort_config}" if a.session_config else "", "; arena off" if a.no_arena else "",
                      "; all cases of an engine in one process" if a.one_process else "; a process per case"])
-    print(f"\nprovider {a.provider}; threads intra {a.intra} inter {a.inter}; {a.reps} reps; decoder graphs {a.decoder_graphs}{extra}; "
+    threads = " + ".join(f"intra {i} inter {j}" for i, j in a.thread_sets)
+    print(f"\nprovider {a.provider}; threads {threads}; {a.reps} reps; go: the inplace layout, go-optimum: decoder graphs {a.decoder_graphs}{extra}; "
           f"machine {'BUSY (g2p-train running): timings are not meaningful' if busy else 'no training run'}, "
           f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
     print("token counts: " + ("every engine generated the forced number of tokens" if ok else "MISMATCH (rows marked (!))"))

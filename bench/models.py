@@ -42,18 +42,30 @@ SHAPES = {
 }
 
 
+# SERVE_SHAPES are the server runs' models: tiny.make_tiny's shaped random
+# weights (cross-attention sharpened, EOS calibrated, the committed test
+# tokenizer) at a real model's layer sizes, so that greedy outputs end with
+# EOS at varied lengths, as a trained model's do (a plain random-weight
+# model repeats one token, or ends at once). t5-serve: t5-small's layers
+# (6+6 x 512, 8 heads, FFN 2048, gated GELU), the 824-token test
+# vocabulary.
+SERVE_SHAPES = {"t5-serve": dict(family="t5", seed=3, d_model=512, layers=6, heads=8, ffn=2048)}
+
+
 @dataclass
 class Model:
     """Model is one benchmark model: its ONNX directory, and when known the
     PyTorch checkpoint it came from."""
 
     name: str
-    onnx: Path
+    onnx: Path  # Optimum's decoder graphs (--layout optimum)
     checkpoint: Path | None
     eos: int
     vocab: int
-    # kind is "hf" (a transformers checkpoint) or "g2p" (our LSTM model,
-    # models/g2p-en, whose PyTorch module is rebuilt from its graphs).
+    inplace: Path | None = None  # the same checkpoint in the inplace layout (the exporter's default)
+    # kind is "hf" (a transformers checkpoint), "g2p" (our LSTM model,
+    # models/g2p-en, whose PyTorch module is rebuilt from its graphs) or
+    # "text" (a checkpoint with a real tokenizer: inputs are texts).
     kind: str = "hf"
     # not_applicable maps an engine to why it cannot run this model.
     not_applicable: dict[str, str] = field(default_factory=dict)
@@ -107,12 +119,14 @@ def random_checkpoint(name: str, out: Path, seed: int = 1) -> Path:
     return out
 
 
-def export_onnx(ckpt: Path, out: Path) -> Path:
+def export_onnx(ckpt: Path, out: Path, layout: str = "optimum") -> Path:
     """export_onnx writes the s2s model directory of ckpt to out with the
-    exporter's own steps (Optimum's graphs, s2s.json), taking tokenizer.json
-    from the checkpoint's fast tokenizer. The self-check against PyTorch is
-    left to the benchmark, which compares the outputs of every engine."""
-    from s2s_export import families, hf
+    exporter's own steps (Optimum's graphs, or with layout "inplace"
+    Optimum's encoder and our decoder graphs; s2s.json), taking
+    tokenizer.json from the checkpoint's fast tokenizer. The self-check
+    against PyTorch is left to the benchmark, which compares the outputs of
+    every engine."""
+    from s2s_export import families, graphs, hf, inplace
     from transformers import AutoTokenizer
 
     config = hf.load_config(ckpt)
@@ -123,9 +137,12 @@ def export_onnx(ckpt: Path, out: Path) -> Path:
     hf._optimum_export(ckpt, tmp / "optimum", None)
     model_dir = tmp / "model"
     model_dir.mkdir()
+    extra = None
     for f in (tmp / "optimum").iterdir():
-        if ".onnx" in f.name:
+        if ".onnx" in f.name and (layout == "optimum" or f.name.startswith(graphs.ENCODER)):
             shutil.move(str(f), model_dir / f.name)
+    if layout == inplace.LAYOUT:
+        extra = hf.write_inplace(ckpt, model_dir)
     tok = AutoTokenizer.from_pretrained(str(ckpt), local_files_only=True)
     backend = tok.backend_tokenizer
     backend.no_padding()
@@ -133,7 +150,8 @@ def export_onnx(ckpt: Path, out: Path) -> Path:
     backend.save(str(model_dir / "tokenizer.json"))
     shutil.copyfile(ckpt / "config.json", model_dir / "config.json")
     shutil.copyfile(ckpt / "generation_config.json", model_dir / "generation_config.json")
-    manifest = hf.build_manifest(config, gen, exporter, model_dir, ckpt, ("tokenizer.json", "tokenizer.json"))
+    manifest = hf.build_manifest(config, gen, exporter, model_dir, ckpt, ("tokenizer.json", "tokenizer.json"),
+                                 layout=layout, extra=extra)
     hf.validate_manifest(manifest, model_dir)
     (model_dir / "s2s.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
@@ -159,8 +177,10 @@ def prepare(name: str, work: Path, log=print) -> Model:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     base = work / name
     ckpt = base / "checkpoint"
+    inplace = None
     if name == "t5-tiny":
         onnx = ROOT / "testdata" / "t5-tiny"
+        inplace = ROOT / "testdata" / "t5-tiny-inplace"
         if not (ckpt / "config.json").is_file():
             from s2s_export.tiny import make_tiny
 
@@ -175,6 +195,28 @@ def prepare(name: str, work: Path, log=print) -> Model:
         if not (onnx / "s2s.json").is_file():
             log(f"bench: exporting {name} to ONNX in {onnx}")
             export_onnx(ckpt, onnx)
+        inplace = base / "onnx-inplace"
+        if not (inplace / "s2s.json").is_file():
+            log(f"bench: exporting {name} to ONNX in the inplace layout in {inplace}")
+            export_onnx(ckpt, inplace, "inplace")
+    elif name in SERVE_SHAPES:
+        shape = SERVE_SHAPES[name]
+        onnx = inplace = base / "onnx-inplace"
+        if not (ckpt / "config.json").is_file():
+            from s2s_export.tiny import make_tiny
+
+            log(f"bench: building the shaped random {name} checkpoint in {ckpt} (make_tiny, EOS calibrated)")
+            shutil.rmtree(ckpt, ignore_errors=True)
+            make_tiny(shape["family"], ckpt, shape["seed"], d_model=shape["d_model"], layers=shape["layers"],
+                      heads=shape["heads"], ffn=shape["ffn"])
+        if not (inplace / "s2s.json").is_file():
+            log(f"bench: exporting {name} in the inplace layout in {inplace}")
+            from s2s_export import hf
+
+            hf.export(ckpt, inplace, force=True, check=False, log=lambda s: None)
+        man = json.loads((inplace / "s2s.json").read_text())
+        return Model(name=name, onnx=inplace, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"],
+                     inplace=inplace, kind="text")
     elif name == "g2p":
         man = json.loads((G2P_DIR / "s2s.json").read_text())
         na = {e: G2P_NOT_APPLICABLE["optimum" if e.startswith("optimum") else "ct2"]
@@ -183,9 +225,9 @@ def prepare(name: str, work: Path, log=print) -> Model:
         return Model(name=name, onnx=G2P_DIR, checkpoint=G2P_DIR, eos=man["eos_token_id"][0], vocab=man["vocab_size"],
                      kind="g2p", not_applicable=na)
     else:
-        raise ValueError(f"unknown model {name!r}; use t5-tiny, g2p, {', '.join(SHAPES)}")
+        raise ValueError(f"unknown model {name!r}; use t5-tiny, g2p, {', '.join([*SHAPES, *SERVE_SHAPES])}")
     man = json.loads((onnx / "s2s.json").read_text())
-    return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"])
+    return Model(name=name, onnx=onnx, checkpoint=ckpt, eos=man["eos_token_id"][0], vocab=man["vocab_size"], inplace=inplace)
 
 
 def g2p_words(model: Model, n: int, seed: int) -> list[list[int]]:
@@ -200,11 +242,25 @@ def g2p_words(model: Model, n: int, seed: int) -> list[list[int]]:
     return [tok.encode(w).ids for w in random.Random(seed).sample(words, n)]
 
 
+def text_inputs(model: Model, n: int, seed: int) -> list[list[int]]:
+    """text_inputs returns n fortunes (the goldens' sources) drawn with seed,
+    as source ids from the model's tokenizer.json."""
+    import random
+
+    from s2s_export.goldens import golden_inputs
+    from tokenizers import Tokenizer
+
+    texts = [t for t in golden_inputs(0) if 10 <= len(t) < 300]
+    tok = Tokenizer.from_file(str(model.onnx / "tokenizer.json"))
+    rng = random.Random(seed)
+    return [tok.encode(rng.choice(texts)).ids for _ in range(n)]
+
+
 class QuantizeUnavailable(RuntimeError):
     """QuantizeUnavailable: this checkout's exporter has no quantize command."""
 
 
-def int8_dir(model: Model, work: Path, log=print) -> Path:
+def int8_dir(model: Model, work: Path, log=print, src: Path | None = None) -> Path:
     """int8_dir returns the int8 copy of model's ONNX directory, made (once,
     cached in WORK/NAME/onnx-int8) by the exporter's own
     `python -m s2s_export quantize SRC_DIR OUT_DIR` (dynamic int8
@@ -212,9 +268,10 @@ def int8_dir(model: Model, work: Path, log=print) -> Path:
     the copy (delete the folder after changing the quantizer);
     QuantizeUnavailable when the exporter has no such command, RuntimeError
     when it fails."""
-    out = work / model.name / "onnx-int8"
+    src = src or model.onnx
+    out = work / model.name / ("onnx-int8" if src == model.onnx else "onnx-inplace-int8")
     done = out / ".bench-quantized"  # written once the copy is complete
-    if done.is_file() and all(f.stat().st_mtime <= done.stat().st_mtime for f in model.onnx.glob("*.onnx")):
+    if done.is_file() and all(f.stat().st_mtime <= done.stat().st_mtime for f in src.glob("*.onnx")):
         return out
     helptext = subprocess.run([sys.executable, "-m", "s2s_export", "-h"], cwd=ROOT, capture_output=True, text=True).stdout
     if not any(line.split()[:1] == ["quantize"] for line in helptext.splitlines()):
@@ -222,7 +279,7 @@ def int8_dir(model: Model, work: Path, log=print) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     log(f"bench: quantizing {model.name} to int8 in {out} (s2s_export quantize)")
-    p = subprocess.run([sys.executable, "-m", "s2s_export", "quantize", str(model.onnx), str(tmp)], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "s2s_export", "quantize", str(src), str(tmp)], cwd=ROOT,
                        capture_output=True, text=True)
     if p.returncode != 0 or not (tmp / "s2s.json").is_file():
         last = (p.stderr.strip() or p.stdout.strip() or f"exit status {p.returncode}").splitlines()[-1]

@@ -18,6 +18,13 @@ Concat is split into the cache Concats (an input is a past_key_values.*
 decoder input of the graph, i.e. the self-attention cache) and the others
 (shape arithmetic). It also saves the optimized graph
 (optimized_model_filepath) and counts what it contains.
+
+A model in the inplace layout (--model marian-inplace, t5-inplace,
+t5-tiny-inplace or such a directory) runs its decoder_step.onnx instead, as
+the Go host does: one buffer per cache tensor of past + steps + 1 slots,
+bound as both the past and the present, cache_length growing from the
+column's past, beam_width = rows, an identity cache indirection, and the
+cross-attention keys and values one per input (rows = batch x beams).
 """
 
 from __future__ import annotations
@@ -37,13 +44,31 @@ OTHER_CONCAT = "Concat (other)"
 GRAPH = "decoder_with_past_model.onnx"
 
 
+INPLACE_GRAPH = "decoder_step.onnx"
+
+
+def is_inplace(directory: Path) -> bool:
+    """is_inplace reports whether the model directory is in the inplace layout."""
+    try:
+        return json.loads((directory / "s2s.json").read_text()).get("layout") == "inplace"
+    except (OSError, ValueError):
+        return False
+
+
 def model_dir(name: str, work: Path) -> Path:
-    """model_dir returns the directory holding the decoder-with-past graph of name."""
+    """model_dir returns the directory holding the decoder-with-past graph of
+    name, or its step graph for the inplace layout."""
     p = Path(name)
     if p.is_dir():
         return p
-    if (models.ROOT / "testdata" / name / GRAPH).is_file():
+    if (models.ROOT / "testdata" / name / GRAPH).is_file() or (models.ROOT / "testdata" / name / INPLACE_GRAPH).is_file():
         return models.ROOT / "testdata" / name
+    if name.endswith("-inplace") and name.removesuffix("-inplace") in models.SHAPES:
+        base = name.removesuffix("-inplace")
+        d = work / base / "onnx-inplace"
+        if not (d / INPLACE_GRAPH).is_file():
+            models.prepare(base, work, log=lambda s: print(s, file=sys.stderr))
+        return d
     if name in models.SHAPES:
         d = work / name / "onnx"
         if not (d / GRAPH).is_file():
@@ -153,8 +178,54 @@ class _Steps:
         return self.logits
 
 
+class _InplaceSteps:
+    """_InplaceSteps runs the inplace step graph as the Go host does."""
+
+    def __init__(self, sess, rows: int, inputs: int, past: int, steps: int, src_len: int, rng):
+        import numpy as np
+
+        self.sess = sess
+        ins = {i.name: i for i in sess.get_inputs()}
+        heads, head_dim = ins["past.0.key"].shape[1], ins["past.0.key"].shape[3]
+        vocab = sess.get_outputs()[0].shape[-1]
+        self.pos = past
+        m = past + steps + 1
+        self.io = sess.io_binding()
+        self.keep = []
+        self.row_start = np.zeros(rows, np.int32)
+        self.io.bind_cpu_input("row_start", self.row_start)
+        self.io.bind_cpu_input("beam_width", np.array([rows], np.int32))
+        ind = np.tile(np.arange(rows, dtype=np.int32)[:, None], (1, m))[None].copy()
+        self.io.bind_cpu_input("cache_indirection", ind)
+        self.io.bind_cpu_input("encoder_attention_mask", np.ones((inputs, src_len), np.int32))
+        self.keep.append(ind)
+        for name, i in ins.items():
+            if name.startswith("cross."):
+                a = rng.standard_normal((inputs, heads, src_len, head_dim), dtype=np.float32)
+                self.io.bind_cpu_input(name, a)
+                self.keep.append(a)
+            elif name.startswith("past."):
+                a = rng.standard_normal((rows, heads, m, head_dim), dtype=np.float32)
+                self.io.bind_cpu_input(name, a)
+                self.io.bind_output(name.replace("past.", "present."), "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
+                self.keep.append(a)
+        self.logits = np.zeros((rows, 1, vocab), np.float32)
+        self.io.bind_output("logits", "cpu", 0, np.float32, list(self.logits.shape), self.logits.ctypes.data)
+        self.cache_length = np.array([past], np.int32)
+
+    def step(self, input_ids):
+        import numpy as np
+
+        self.cache_length[0] = self.pos
+        self.io.bind_cpu_input("cache_length", self.cache_length.copy())
+        self.io.bind_cpu_input("input_ids", input_ids)
+        self.sess.run_with_iobinding(self.io)
+        self.pos += 1
+        return self.logits
+
+
 def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int = 24, intra: int = 2,
-            inter: int = 1, seed: int = 0, preallocated: bool = True) -> dict:
+            inter: int = 1, seed: int = 0, preallocated: bool = True, cross_per_row: bool = False) -> dict:
     """profile runs the steps described in the module doc and returns, per
     configuration, the time by op type and the time per step, and the
     optimized graph's contents."""
@@ -165,16 +236,22 @@ def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int
     with tempfile.TemporaryDirectory() as tmp:
         opt = Path(tmp) / "optimized.onnx"
         so = session_options(intra, inter, profile_prefix=str(Path(tmp) / "prof"), optimized=str(opt))
-        sess = ort.InferenceSession(str(directory / GRAPH), so, providers=["CPUExecutionProvider"])
+        inplace = is_inplace(directory)
+        sess = ort.InferenceSession(str(directory / (INPLACE_GRAPH if inplace else GRAPH)), so, providers=["CPUExecutionProvider"])
         configs, labels = [], []  # labels[i]: the config of the i-th run, None for a warm-up
         for past in pasts:
             for batch in batches:
                 for nb in beams:
                     cfg = dict(past=past, batch=batch, beams=nb, rows=batch * nb)
                     configs.append(cfg)
-                    feeds = _feeds(sess, cfg["rows"], past, src_len, rng)
-                    runner = _Steps(sess, feeds, steps + 1, preallocated)
-                    ids = feeds["input_ids"]
+                    if inplace:
+                        groups = cfg["rows"] if cross_per_row else batch
+                        runner = _InplaceSteps(sess, cfg["rows"], groups, past, steps + 1, src_len, rng)
+                        ids = rng.integers(3, 100, size=(cfg["rows"], 1), dtype=np.int64)
+                    else:
+                        feeds = _feeds(sess, cfg["rows"], past, src_len, rng)
+                        runner = _Steps(sess, feeds, steps + 1, preallocated)
+                        ids = feeds["input_ids"]
                     for k in range(steps + 1):
                         logits = runner.step(ids)
                         labels.append(None if k == 0 else len(configs) - 1)
@@ -183,7 +260,7 @@ def profile(directory: Path, pasts, batches, beams, steps: int = 8, src_len: int
         events = json.loads(prof.read_text())
         contents = graph_contents(opt) if opt.is_file() else dict(ops={}, cache_concats=[], nodes=0)
     return dict(model=str(directory), steps=steps, src_len=src_len, threads=[intra, inter], configs=configs,
-                outputs="preallocated" if preallocated else "ort",
+                outputs="inplace" if inplace else "preallocated" if preallocated else "ort",
                 **_aggregate(events, labels, configs, set(contents["cache_concats"])), graph=contents)
 
 
@@ -257,9 +334,15 @@ def table(res, top: int = 10) -> str:
                  f"fused ops: {', '.join(f'{op} {ops_g[op]}' for op in fused) or 'none'}")
     lines.append(f"{steps} steps per column after one warm-up, past growing from the column's length, "
                  f"encoder length {res['src_len']}, threads intra {res['threads'][0]} inter {res['threads'][1]}; "
-                 f"outputs {'preallocated, I/O binding (as the Go host)' if res.get('outputs') != 'ort' else 'allocated by ORT at every step'}; "
+                 f"outputs {_outputs(res.get('outputs'))}; "
                  "ms in a cell: per step")
     return "\n".join(lines)
+
+
+def _outputs(kind) -> str:
+    return {"ort": "allocated by ORT at every step",
+            "inplace": "the inplace layout: one buffer per cache tensor, bound as past and present (as the Go host)"}.get(
+        kind, "preallocated, I/O binding (as the Go host)")
 
 
 def parse_args(argv):
@@ -273,6 +356,8 @@ def parse_args(argv):
     p.add_argument("--threads", default="2,1", help="intra-op,inter-op threads (default 2,1)")
     p.add_argument("--ort-outputs", action="store_true", help="let ORT allocate every output (as Optimum without I/O binding) "
                    "instead of writing the present cache into preallocated buffers (as the Go host)")
+    p.add_argument("--cross-per-row", action="store_true", help="inplace layout: feed the cross-attention keys and values "
+                   "once per row (as the runtime does when inputs hold different row counts) instead of once per input")
     p.add_argument("--top", type=int, default=10, help="op types shown besides Concat (default 10)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2s-bench",
@@ -295,8 +380,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = model_dir(a.model, a.work)
     res = profile(d, a.past, a.batch, a.beams, steps=a.steps, src_len=a.src_len, intra=a.intra, inter=a.inter,
-                  preallocated=not a.ort_outputs)
-    print(f"{d / GRAPH}: share of node time by op type (ONNX Runtime profiler)\n")
+                  preallocated=not a.ort_outputs, cross_per_row=a.cross_per_row)
+    print(f"{d / (INPLACE_GRAPH if is_inplace(d) else GRAPH)}: share of node time by op type (ONNX Runtime profiler)\n")
     print(table(res, top=a.top))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))

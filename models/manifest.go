@@ -35,14 +35,28 @@ const (
 	ArchRNN         = "rnn"
 )
 
+// Decoder layouts of a Transformer manifest (its "layout" field).
+const (
+	// LayoutOptimum is Optimum's past/present decoder graphs (the default
+	// when the manifest names none).
+	LayoutOptimum = "optimum"
+	// LayoutInplace is the exporter's own decoder graphs: a cross graph run
+	// once per input and a step graph whose self-attention cache is written
+	// in place (docs/model-format.md).
+	LayoutInplace = "inplace"
+)
+
 // Files names the graphs of a model, relative to its directory. A
 // Transformer model has an encoder and either Decoder plus DecoderWithPast,
-// or DecoderMerged, or both.
+// or DecoderMerged, or both; in the inplace layout DecoderCross and
+// DecoderStep instead.
 type Files struct {
 	Encoder         string `json:"encoder"`
 	Decoder         string `json:"decoder,omitempty"`
 	DecoderWithPast string `json:"decoder_with_past,omitempty"`
 	DecoderMerged   string `json:"decoder_merged,omitempty"`
+	DecoderCross    string `json:"decoder_cross,omitempty"`
+	DecoderStep     string `json:"decoder_step,omitempty"`
 }
 
 // Tokenizers names the tokenizer files. Target is used to decode generated
@@ -72,12 +86,15 @@ type State struct {
 
 // Manifest is what the Go host needs to know of a model beyond its graphs.
 type Manifest struct {
-	Format       string     `json:"format"`
-	Version      int        `json:"version"`
-	Architecture string     `json:"architecture"`
-	ModelType    string     `json:"model_type"`
-	Files        Files      `json:"files"`
-	Tokenizer    Tokenizers `json:"tokenizer"`
+	Format       string `json:"format"`
+	Version      int    `json:"version"`
+	Architecture string `json:"architecture"`
+	ModelType    string `json:"model_type"`
+	// Layout is the decoder graphs' layout, LayoutOptimum ("" too) or
+	// LayoutInplace.
+	Layout    string     `json:"layout,omitempty"`
+	Files     Files      `json:"files"`
+	Tokenizer Tokenizers `json:"tokenizer"`
 
 	NumLayers  int `json:"num_layers"`
 	NumHeads   int `json:"num_heads"`
@@ -239,14 +256,26 @@ func (m *Manifest) Validate() error {
 	if m.Files.Encoder == "" {
 		return bad("no encoder graph; the directory needs %s (or a manifest naming it)", OptimumEncoder)
 	}
-	hasSplit := m.Files.Decoder != "" && (m.Files.DecoderWithPast != "" || m.Architecture == ArchRNN)
-	if !hasSplit && m.Files.DecoderMerged == "" {
-		return bad("no decoder graphs; the directory needs %s and %s, or %s", OptimumDecoder, OptimumDecoderWithPast, OptimumDecoderMerged)
+	switch m.Layout {
+	case "", LayoutOptimum:
+		hasSplit := m.Files.Decoder != "" && (m.Files.DecoderWithPast != "" || m.Architecture == ArchRNN)
+		if !hasSplit && m.Files.DecoderMerged == "" {
+			return bad("no decoder graphs; the directory needs %s and %s, or %s", OptimumDecoder, OptimumDecoderWithPast, OptimumDecoderMerged)
+		}
+	case LayoutInplace:
+		if m.Architecture != ArchTransformer {
+			return bad("layout %q is for architecture %q, not %q", m.Layout, ArchTransformer, m.Architecture)
+		}
+		if m.Files.DecoderCross == "" || m.Files.DecoderStep == "" {
+			return bad("layout %q needs files.decoder_cross and files.decoder_step; re-export the model", m.Layout)
+		}
+	default:
+		return bad("layout %q is unknown; use %q or %q (re-export the model with this version)", m.Layout, LayoutOptimum, LayoutInplace)
 	}
 	if m.Tokenizer.Source == "" {
 		return bad("no tokenizer.json; export the model with the s2s exporter, which writes one")
 	}
-	for _, f := range []string{m.Files.Encoder, m.Files.Decoder, m.Files.DecoderWithPast, m.Files.DecoderMerged, m.Tokenizer.Source, m.Tokenizer.Target} {
+	for _, f := range []string{m.Files.Encoder, m.Files.Decoder, m.Files.DecoderWithPast, m.Files.DecoderMerged, m.Files.DecoderCross, m.Files.DecoderStep, m.Tokenizer.Source, m.Tokenizer.Target} {
 		if f == "" || m.Packed { // a packed model's parts were checked by ReadPacked
 			continue
 		}

@@ -9,7 +9,7 @@ import (
 // BenchmarkStep times one decoder step at a cache length between 1 and 64
 // (the decoder is encoded again, off the clock, every 64 steps).
 func BenchmarkStep(b *testing.B) {
-	for _, name := range []string{testModels[0], testModels[1], rnnModel} {
+	for _, name := range []string{testModels[0], inplaceModels[0], testModels[1], inplaceModels[1], rnnModel} {
 		for _, graphs := range variants(name) {
 			for _, rows := range []int{1, 8} {
 				b.Run(fmt.Sprintf("%s/%s/batch=%d", name, graphs, rows), func(b *testing.B) {
@@ -33,6 +33,7 @@ func BenchmarkStep(b *testing.B) {
 							if d, err = m.Encode(ctx, inputs, man.PadTokenID); err != nil {
 								b.Fatal(err)
 							}
+							d.Reserve(64)
 							b.StartTimer()
 						}
 						for r := range tok {

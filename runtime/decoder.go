@@ -205,5 +205,8 @@ func (m *Model) Encode(ctx context.Context, inputs [][]int64, padID int64) (Deco
 	if m.rnn != nil {
 		return m.encodeRNN(ctx, b)
 	}
+	if m.inp != nil {
+		return m.encodeInplace(ctx, b, padID)
+	}
 	return m.encodeOptimum(ctx, b)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/s2s-dev/s2s/models"
@@ -18,13 +19,21 @@ var testModels = []string{"t5-tiny", "bart-tiny", "marian-tiny"}
 // attention), the one model of that architecture in the repository.
 const rnnModel = "g2p-en"
 
-// allModels are the Transformers and the recurrent model.
-var allModels = append(append([]string(nil), testModels...), rnnModel)
+// inplaceModels are the same checkpoints exported in the inplace layout
+// (our own decoder graphs), beside the Optimum ones.
+var inplaceModels = []string{"t5-tiny-inplace", "bart-tiny-inplace", "marian-tiny-inplace"}
+
+// allModels are the Transformers in both layouts and the recurrent model.
+var allModels = append(append(append([]string(nil), testModels...), inplaceModels...), rnnModel)
+
+// optimumTwin returns the Optimum-layout model of an inplace test model.
+func optimumTwin(name string) string { return strings.TrimSuffix(name, "-inplace") }
 
 // variants returns the decoder graph choices to test a model with: split
-// and merged for a Transformer, the one step graph of a recurrent model.
+// and merged for a Transformer in Optimum's layout, the one step graph of
+// the inplace layout and of a recurrent model.
 func variants(name string) []string {
-	if name == rnnModel {
+	if name == rnnModel || strings.HasSuffix(name, "-inplace") {
 		return []string{GraphsAuto}
 	}
 	return []string{GraphsSplit, GraphsMerged}

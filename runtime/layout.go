@@ -56,6 +56,7 @@ type graphIO struct {
 	outs     []slot
 	infoIn   map[string]ort.InputOutputInfo
 	infoOut  map[string]ort.InputOutputInfo
+	alias    map[int]int // output index -> the input whose memory it is written into (inplace layout)
 }
 
 // has reports whether the graph takes an input of kind k (any index).

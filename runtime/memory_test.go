@@ -78,7 +78,7 @@ func TestMemoryFlat(t *testing.T) {
 	const warmup, runs = 100, 1000
 	const heapBound, rssBound = 1 << 20, 4 << 20
 	for _, c := range []struct{ name, graphs string }{
-		{testModels[0], GraphsSplit}, {testModels[0], GraphsMerged}, {rnnModel, GraphsAuto},
+		{testModels[0], GraphsSplit}, {testModels[0], GraphsMerged}, {inplaceModels[0], GraphsAuto}, {rnnModel, GraphsAuto},
 	} {
 		t.Run(c.name+"/"+c.graphs, func(t *testing.T) {
 			// One OS thread for the C allocations, so that glibc does not

@@ -44,8 +44,9 @@ type Model struct {
 	closed bool
 
 	lay    layout
-	rnn    *rnnLayout // set for recurrent models, which run enc and step only
-	merged bool       // first and step are the merged decoder graph
+	rnn    *rnnLayout     // set for recurrent models, which run enc and step only
+	inp    *inplaceLayout // set for the inplace layout: first is its cross graph
+	merged bool           // first and step are the merged decoder graph
 	enc    session
 	first  session // decoder graph of the first step
 	step   session // decoder graph of the later steps
@@ -127,6 +128,12 @@ func Load(m *models.Manifest, opts Options) (*Model, error) {
 			return nil, err
 		}
 		return loadRNN(m, o)
+	}
+	if m.Layout == models.LayoutInplace {
+		if o.DecoderGraphs != GraphsAuto {
+			return nil, fmt.Errorf("runtime: %s: decoder graphs %q apply to Optimum's layout; this model is in the %q layout, which has one step graph; use %q", m.Dir, o.DecoderGraphs, models.LayoutInplace, GraphsAuto)
+		}
+		return loadInplace(m, o)
 	}
 	if m.Architecture != models.ArchTransformer {
 		return nil, fmt.Errorf("runtime: %s: architecture %q is not served by this runtime; export a %q or %q model", m.Dir, m.Architecture, models.ArchTransformer, models.ArchRNN)

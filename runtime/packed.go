@@ -210,6 +210,9 @@ func LoadPacked(p *models.Packed, opts Options) (*Model, error) {
 	var views []view
 	switch m.Architecture {
 	case models.ArchTransformer:
+		if m.Layout != "" && m.Layout != models.LayoutOptimum {
+			return nil, fmt.Errorf("runtime: %s: a packed model holds Optimum's layout only, not %q; pack a model exported with --layout optimum", pio.label, m.Layout)
+		}
 		if m.Files.Encoder == "" || m.Files.Decoder == "" || m.Files.DecoderWithPast == "" {
 			return nil, fmt.Errorf("runtime: %s: a packed Transformer needs encoder, decoder and decoder_with_past parts; pack the model again", pio.label)
 		}

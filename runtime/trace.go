@@ -41,10 +41,11 @@ type Call struct {
 // TensorInfo describes one input or output of a Call.
 type TensorInfo struct {
 	Name  string
-	Type  string // "int64", "float32" or "bool"
+	Type  string // "int64", "int32", "float32" or "bool"
 	Shape []int64
 
 	i64 []int64 // kept values of small inputs
+	i32 []int32
 	b   []bool
 }
 
@@ -105,6 +106,11 @@ func describe(name string, v ort.Value, keep bool) TensorInfo {
 		if keep && n <= traceDataLimit {
 			ti.i64 = append([]int64(nil), x.GetData()[:n]...)
 		}
+	case *ort.Tensor[int32]:
+		ti.Type = "int32"
+		if keep && n <= traceDataLimit {
+			ti.i32 = append([]int32(nil), x.GetData()[:n]...)
+		}
 	case *ort.Tensor[bool]:
 		ti.Type = "bool"
 		if keep && n <= traceDataLimit {
@@ -135,7 +141,7 @@ func (t *Trace) Replay(ctx context.Context, m *Model, reps int) (time.Duration, 
 			return 0, errors.New("runtime: replay: the trace was recorded by another model; replay it on that one")
 		}
 	}
-	p := &replayer{f32: map[bufKey][]float32{}, i64: map[bufKey][]int64{}, b: map[bufKey][]bool{}}
+	p := &replayer{f32: map[bufKey][]float32{}, i64: map[bufKey][]int64{}, i32: map[bufKey][]int32{}, b: map[bufKey][]bool{}}
 	defer p.close()
 	ins, outs := make([][]ort.Value, len(calls)), make([][]ort.Value, len(calls))
 	for i, c := range calls {
@@ -178,10 +184,14 @@ type bufKey struct {
 }
 
 // replayer owns the tensors of a replay. Large tensors of one slot share
-// one buffer, sized for the largest call; inputs and outputs never share.
+// one buffer, sized for the largest call; inputs and outputs share none,
+// except an output the graph writes into an input's memory (the inplace
+// layout's present and past), which gets that input's buffer as the run
+// did.
 type replayer struct {
 	f32  map[bufKey][]float32
 	i64  map[bufKey][]int64
+	i32  map[bufKey][]int32
 	b    map[bufKey][]bool
 	made []ort.Value
 }
@@ -199,8 +209,18 @@ func (p *replayer) tensors(s *session, in bool, infos []TensorInfo) ([]ort.Value
 		var err error
 		switch ti.Type {
 		case "float32":
+			if a, ok := s.io.alias[j]; ok && !in {
+				k = bufKey{s, true, a}
+			}
 			p.f32[k] = grow(p.f32[k], n, 0)
 			v, err = ort.NewTensor(shape, p.f32[k][:n])
+		case "int32":
+			data := ti.i32
+			if data == nil {
+				p.i32[k] = grow(p.i32[k], n, 0)
+				data = p.i32[k][:n]
+			}
+			v, err = ort.NewTensor(shape, data)
 		case "int64":
 			data := ti.i64
 			if data == nil {

@@ -11,7 +11,7 @@ import (
 // decoder graph variant and replays them: one call per run, in order, with
 // the self-attention cache growing by one position a step.
 func TestTraceRecordsAndReplays(t *testing.T) {
-	for _, name := range append(testModels[:1:1], rnnModel) {
+	for _, name := range []string{testModels[0], inplaceModels[0], rnnModel} {
 		for _, graphs := range variants(name) {
 			t.Run(fmt.Sprintf("%s/%s", name, graphs), func(t *testing.T) {
 				man, m := openModel(t, name, graphs)
@@ -38,8 +38,12 @@ func TestTraceRecordsAndReplays(t *testing.T) {
 					t.Fatal(err)
 				}
 				calls := tr.Calls()
-				if len(calls) != 1+steps {
-					t.Fatalf("%d calls recorded, want %d (encoder and %d steps; none after SetTrace(nil))", len(calls), 1+steps, steps)
+				want := 1 + steps
+				if man.Layout == "inplace" {
+					want++ // the cross graph
+				}
+				if len(calls) != want {
+					t.Fatalf("%d calls recorded, want %d (encoder, cross graph in the inplace layout and %d steps; none after SetTrace(nil))", len(calls), want, steps)
 				}
 				if calls[0].Graph != man.Files.Encoder {
 					t.Errorf("first call ran %s, want the encoder %s", calls[0].Graph, man.Files.Encoder)
@@ -51,6 +55,11 @@ func TestTraceRecordsAndReplays(t *testing.T) {
 					for _, o := range c.Outputs {
 						if o.Name == "present.0.decoder.key" && (len(o.Shape) != 4 || o.Shape[0] != int64(len(src)) || o.Shape[2] != int64(i)) {
 							t.Errorf("call %d: %s has shape %v, want [%d heads %d head_dim]", i, o.Name, o.Shape, len(src), i)
+						}
+						// The inplace layout: the cross graph, then a cache
+						// of fixed length written in place.
+						if o.Name == "present.0.key" && (len(o.Shape) != 4 || o.Shape[0] != int64(len(src)) || o.Shape[2] != minCacheTokens) {
+							t.Errorf("call %d: %s has shape %v, want [%d heads %d head_dim]", i, o.Name, o.Shape, len(src), minCacheTokens)
 						}
 					}
 				}

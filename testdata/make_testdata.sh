@@ -3,8 +3,9 @@
 # testdata/tokenizer/ (the Go tokenizer's own goldens), reproducibly from seeds:
 #
 #   testdata/tokenizers/{t5,bart,marian}/  test tokenizers trained on Debian's fortunes
-#   testdata/{t5,bart,marian}-tiny/        tiny random-weight models exported by `s2s_export hf`
-#   testdata/{t5,bart,marian}-tiny.onnx    the same models packed into one file by `s2s_export pack`
+#   testdata/{t5,bart,marian}-tiny/        tiny random-weight models exported by `s2s_export hf --layout optimum`
+#   testdata/{t5,bart,marian}-tiny-inplace/ the same checkpoints in the inplace layout (`--layout inplace`)
+#   testdata/{t5,bart,marian}-tiny.onnx    the Optimum-layout models packed into one file by `s2s_export pack`
 #   testdata/goldens/{greedy,beam}-*.jsonl transformers' generate() outputs for them
 #
 # The PyTorch checkpoints are made in a temporary directory and removed.
@@ -56,7 +57,10 @@ mkdir -p testdata/goldens
 for f in "${families[@]}"; do
 	echo "make_testdata: $f (seed $seed)" >&2
 	"$py" -m s2s_export tiny "$f" "$tmp/ckpt-$f" --seed "$seed" | tee "$tmp/summary-$f.json"
-	"$py" -m s2s_export hf "$tmp/ckpt-$f" "testdata/$f-tiny" --force
+	"$py" -m s2s_export hf "$tmp/ckpt-$f" "testdata/$f-tiny" --force --layout optimum
+	# atol 2e-4: the tiny T5's shaped weights make one row of the inplace
+	# self-check 1.4e-4 off PyTorch; Optimum's graphs are 1.6e-4 off on it.
+	"$py" -m s2s_export hf "$tmp/ckpt-$f" "testdata/$f-tiny-inplace" --force --layout inplace --atol 2e-4
 	"$py" -m s2s_export goldens "$tmp/ckpt-$f" "testdata/$f-tiny" testdata/goldens
 	pack "$f"
 done
@@ -65,4 +69,4 @@ import json, sys
 tmp, families = sys.argv[1], sys.argv[2:]
 print(json.dumps([json.load(open(f"{tmp}/summary-{f}.json")) for f in families], indent=1))
 PY
-du -sh testdata/*-tiny testdata/*-tiny.onnx testdata/tokenizers/* testdata/goldens >&2
+du -sh testdata/*-tiny testdata/*-tiny-inplace testdata/*-tiny.onnx testdata/tokenizers/* testdata/goldens >&2

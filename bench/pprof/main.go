@@ -29,7 +29,7 @@ func main() {
 	tokens := flag.Int("tokens", 64, "forced output length")
 	reps := flag.Int("reps", 2, "profiled repetitions")
 	threads := flag.Int("intra-op-threads", 2, "intra-op threads")
-	graphs := flag.String("decoder-graphs", "split", "split or merged")
+	graphs := flag.String("decoder-graphs", "auto", "auto, split or merged (split and merged: Optimum's layout only)")
 	out := flag.String("cpuprofile", "cpu.pprof", "CPU profile file")
 	flag.Parse()
 	if *model == "" {
@@ -61,7 +61,7 @@ func run(model string, beams, batch, tokens, reps, threads int, graphs, out stri
 	for i := range ids {
 		n := 4 + rng.IntN(36)
 		for range n {
-			ids[i] = append(ids[i], int64(3+rng.IntN(31998)))
+			ids[i] = append(ids[i], int64(3+rng.IntN(min(31998, g.Manifest().VocabSize-4))))
 		}
 		ids[i] = append(ids[i], eos)
 	}

@@ -49,6 +49,9 @@ type Spec struct {
 	DisableMemArena bool              `json:"disable_mem_arena"`
 	SessionConfig   map[string]string `json:"session_config"`
 	Cases           []Case            `json:"cases"`
+	// Serve, when set, runs concurrent clients through the batchers
+	// (serve.go) after the cases (which may then be empty).
+	Serve *Serve `json:"serve,omitempty"`
 }
 
 // Case is one benchmark case: inputs generated batch at a time, Reps times.
@@ -80,8 +83,9 @@ type Result struct {
 
 // Output is the results file.
 type Output struct {
-	Engine  string   `json:"engine"`
-	Results []Result `json:"results"`
+	Engine  string        `json:"engine"`
+	Results []Result      `json:"results"`
+	Serve   []ServeResult `json:"serve,omitempty"`
 }
 
 // Execute runs the command with args.
@@ -128,7 +132,11 @@ func (s Spec) validate() error {
 	if s.Model == "" {
 		return errors.New("no model; set \"model\" to a model directory")
 	}
-	if len(s.Cases) == 0 {
+	if s.Serve != nil {
+		if err := s.Serve.validate(); err != nil {
+			return err
+		}
+	} else if len(s.Cases) == 0 {
 		return errors.New("no cases; give at least one")
 	}
 	for _, c := range s.Cases {
@@ -207,6 +215,11 @@ func run(ctx context.Context, spec Spec) (*Output, error) {
 	}
 	if spec.Limit {
 		if err := limits(ctx, spec, g, out); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Serve != nil {
+		if out.Serve, err = runServe(ctx, g, spec.Serve); err != nil {
 			return nil, err
 		}
 	}

@@ -146,3 +146,29 @@ func TestRecurrentModel(t *testing.T) {
 		t.Errorf("aaronson: %v, want %v then anything but EOS", got, want)
 	}
 }
+
+// TestServeRunsBothBatchers drives concurrent clients through the
+// continuous and the window batcher on the inplace t5-tiny: every request
+// answered, the figures filled in, and the outputs of the two batchers the
+// same (the same requests, generated alone or together).
+func TestServeRunsBothBatchers(t *testing.T) {
+	inputs := [][]int64{{5, 6, 7, 1}, {9, 10, 11, 12, 13, 1}, {20, 1}, {30, 31, 1}}
+	spec := Spec{Model: filepath.Join("..", "..", "testdata", "t5-tiny-inplace"), IntraOpThreads: 1, InterOpThreads: 1,
+		Serve: &Serve{Clients: []int{1, 4}, Requests: 12, Batchers: []string{"continuous", "window"}, WindowMS: 2, MaxBatch: 4,
+			Beams: 1, Tokens: 12, Inputs: inputs}}
+	out, err := run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Serve) != 4 {
+		t.Fatalf("%d serve results, want 2 batchers x 2 client counts", len(out.Serve))
+	}
+	for _, r := range out.Serve {
+		if r.Requests != 12 || r.ReqPerS <= 0 || r.LatP50MS <= 0 || r.LatP99MS < r.LatP50MS || r.MeanLen <= 0 || r.MeanLen > 12 {
+			t.Errorf("%+v", r)
+		}
+	}
+	if out.Serve[0].MeanLen != out.Serve[2].MeanLen {
+		t.Errorf("continuous generated %v tokens a request, window %v", out.Serve[0].MeanLen, out.Serve[2].MeanLen)
+	}
+}

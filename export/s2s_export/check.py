@@ -10,6 +10,14 @@ decoder_with_past_model.onnx, feeding back the self-attention presents and
 the cross-attention presents of the first step; the merged graph runs the
 same steps with use_cache_branch false, then true. PyTorch runs the same
 tokens one at a time with its own cache (an EncoderDecoderCache).
+
+A directory of the inplace layout (inplace.py) is run by inplace_run's
+protocol instead, through a batch that has it all: padded inputs, beams and
+a beam reorder through the cache indirection, inputs joining and leaving
+between steps (rows at different steps), rows compacted, inputs with
+different row counts, and the cache moved left when full; every row's
+logits at every step are compared with PyTorch's for that row's source and
+tokens.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import graphs
+from . import graphs, inplace
 from .errors import CheckError, ExportError
 
 DEFAULT_STEPS = 4
@@ -63,7 +71,9 @@ class Report:
             if w is None or not d.max_abs <= w.max_abs:
                 worst[d.graph] = d
         steps = max((d.step for d in self.diffs), default=-1) + 1
-        lines = [f"self-check: batch 2 (one padded row), {steps} decoder steps, max abs diff vs PyTorch:"]
+        what = ("4 inputs joining and leaving, beams, rows at different steps" if any(d.graph == inplace.STEP for d in self.diffs)
+                else "batch 2 (one padded row)")
+        lines = [f"self-check: {what}, {steps} decoder steps, max abs diff vs PyTorch:"]
         for g, d in worst.items():
             lines.append(f"  {g:30s} {d.output:18s} {d.max_abs:.3g}{'' if d.ok() else '  FAIL'}")
         return "\n".join(lines)
@@ -125,9 +135,8 @@ def make_inputs(config: Any, manifest: dict[str, Any], steps: int, seed: int = 0
     return ids, mask, dec
 
 
-def _reference(src: Path, ids, mask, dec):
-    """_reference runs the PyTorch model: the encoder once, then one decoder
-    token per step with its own cache. It returns (encoder states, [logits per step])."""
+def _load(src: Path):
+    """_load returns the PyTorch model of the checkpoint src, in eval mode."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForSeq2SeqLM
@@ -136,7 +145,14 @@ def _reference(src: Path, ids, mask, dec):
         model = AutoModelForSeq2SeqLM.from_pretrained(str(src), local_files_only=True, dtype=torch.float32)
     except Exception as e:
         raise ExportError(f"{src}: transformers cannot load the model ({e}); pass the checkpoint the model came from") from e
-    model.eval()
+    return model.eval()
+
+
+def _reference(model, ids, mask, dec):
+    """_reference runs the PyTorch model: the encoder once, then one decoder
+    token per step with its own cache. It returns (encoder states, [logits per step])."""
+    import torch
+
     with torch.no_grad():
         t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
         enc = model.get_encoder()(input_ids=t_ids, attention_mask=t_mask, return_dict=True)
@@ -199,7 +215,8 @@ def check(src: Path, model_dir: Path, *, atol: float = 1e-4, steps: int = DEFAUL
         raise ExportError(f"{model_dir}/s2s.json: {e}; pass a directory written by `python -m s2s_export hf`") from e
     config = load_config(Path(src))
     ids, mask, dec = make_inputs(config, manifest, steps, seed)
-    ref_states, ref_logits = _reference(Path(src), ids, mask, dec)
+    model = _load(Path(src))
+    ref_states, ref_logits = _reference(model, ids, mask, dec)
 
     report = Report()
 
@@ -214,6 +231,10 @@ def check(src: Path, model_dir: Path, *, atol: float = 1e-4, steps: int = DEFAUL
     # Padded positions' states are never attended to; compare the real ones.
     m = mask.astype(bool)
     compare(graphs.ENCODER, -1, "last_hidden_state", states[m], ref_states[m], atol)
+
+    if manifest.get("layout") == inplace.LAYOUT:
+        _check_inplace(model, model_dir, manifest, config, compare, atol, seed)
+        return _verdict(report)
 
     const = {"encoder_attention_mask": mask, "encoder_hidden_states": states}
 
@@ -244,7 +265,28 @@ def check(src: Path, model_dir: Path, *, atol: float = 1e-4, steps: int = DEFAUL
                    {**const, **cross, **self_past, "input_ids": dec[:, t : t + 1], "use_cache_branch": np.array([True])})
         compare(graphs.DECODER_MERGED, t, "logits", out["logits"], ref_logits[t], atol)
         self_past = _as_past(out, "decoder")
+    return _verdict(report)
 
+
+def _check_inplace(model, model_dir: Path, manifest: dict[str, Any], config: Any, compare, atol: float, seed: int) -> None:
+    """_check_inplace runs inplace_run.scenario on four sources (7, 4, 5 and 3
+    tokens, each ending in eos) and compares every row's logits."""
+    import numpy as np
+
+    from . import inplace_run
+
+    rng = np.random.default_rng(seed + 1)
+    special = {manifest["pad_token_id"], manifest["bos_token_id"], manifest["decoder_start_token_id"],
+               *manifest["eos_token_id"]}
+    limit = min(config.vocab_size, manifest["vocab_size"])
+    pool = np.array([i for i in range(limit) if i not in special], dtype=np.int64)
+    sources = [np.append(rng.choice(pool, n - 1), manifest["eos_token_id"][0]).astype(np.int64) for n in (7, 4, 5, 3)]
+    inplace_run.scenario(model, model_dir, sources, manifest["decoder_start_token_id"], pool,
+                         lambda t, name, got, want: compare(inplace.STEP, t, name, got, want, atol), seed=seed)
+
+
+def _verdict(report: Report) -> Report:
+    """_verdict returns report, or raises CheckError when a difference is above its tolerance."""
     bad = report.failures()
     if bad:
         lines = "; ".join(str(d) for d in bad[:4])

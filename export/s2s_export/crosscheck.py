@@ -96,14 +96,14 @@ def compare(records: list[dict], lines: list[dict], atol: float) -> tuple[int, i
 
 
 def crosscheck_model(family: str, seed: int, size: str, gen: Path, work: Path, requests: int, atol: float,
-                     log=print, export_atol: float = 1e-4) -> dict:
+                     log=print, export_atol: float = 1e-4, layout: str | None = None) -> dict:
     """crosscheck_model makes, exports and compares one random model."""
     from . import goldens, hf, tiny
 
     d_model, layers, heads = (int(x) for x in size.split("x"))
     ckpt, model_dir = work / f"{family}-{seed}-{size}-ckpt", work / f"{family}-{seed}-{size}"
     tiny.make_tiny(family, ckpt, seed, d_model=d_model, layers=layers, heads=heads, ffn=2 * d_model)
-    hf.export(ckpt, model_dir, force=True, atol=export_atol, log=lambda *a, **k: None)
+    hf.export(ckpt, model_dir, force=True, atol=export_atol, layout=layout or hf.DEFAULT_LAYOUT, log=lambda *a, **k: None)
     r = goldens._Runner(ckpt, model_dir)
     rng = random.Random(f"{family}/{seed}/{size}")
     inputs = [t for t in goldens.golden_inputs(seed) if "\n" not in t and len(r.encode(t)) <= 64]
@@ -142,6 +142,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "shaped large so outputs vary, and float32 graphs of the wider ones differ from PyTorch by "
                         "up to a few 1e-4")
     p.add_argument("--work", default=None, help="keep checkpoints and exports here (default: a temporary directory)")
+    p.add_argument("--layout", default=None, help="decoder graphs to export: inplace or optimum (default: the exporter's, inplace)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 for size in sizes:
                     try:
                         results.append(crosscheck_model(f, seed, size, gen.resolve(), work, args.requests, args.atol,
-                                                        export_atol=args.export_atol))
+                                                        export_atol=args.export_atol, layout=args.layout))
                     except ExportError as e:
                         print(f"{f:7s} seed {seed:<4d} size {size:8s} not compared: {e}")
                         results.append({"sequences": 0, "equal": 0, "mismatches": [str(e)]})

@@ -1,8 +1,12 @@
 """hf exports a local Hugging Face encoder-decoder checkpoint (T5/mT5,
 BART/mBART, Marian) into an s2s model directory:
 
-    encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx,
-    decoder_model_merged.onnx   Optimum's ONNX layout, written by Optimum
+    encoder_model.onnx          the encoder, written by Optimum
+    decoder_cross.onnx,         the decoder in the "inplace" layout (the default;
+    decoder_step.onnx           inplace.py): our own graphs, built from the
+                                PyTorch weights
+    decoder_model.onnx, decoder_with_past_model.onnx,
+    decoder_model_merged.onnx   instead, with --layout optimum: Optimum's decoders
     tokenizer.json              source-side tokenizer (tokenizers library)
     tokenizer_target.json       target-side tokenizer, Marian only
     config.json                 the checkpoint's Hugging Face config
@@ -24,12 +28,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import families, graphs
+from . import families, graphs, inplace
 from .errors import ExportError
 
 MANIFEST = "s2s.json"
 TASK = "text2text-generation-with-past"
 DEFAULT_ATOL = 1e-4
+LAYOUT_OPTIMUM = "optimum"
+LAYOUTS = (inplace.LAYOUT, LAYOUT_OPTIMUM)
+DEFAULT_LAYOUT = inplace.LAYOUT
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Optimum's for the family)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the self-check against PyTorch")
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"self-check tolerance on logits (default {DEFAULT_ATOL:g})")
+    p.add_argument("--layout", choices=LAYOUTS, default=None,
+                   help=f"decoder graphs: {inplace.LAYOUT} (ours: the self-attention cache written in place, beams by "
+                        f"cache indirection, rows at different steps) or {LAYOUT_OPTIMUM} (Optimum's past/present graphs); "
+                        f"default {DEFAULT_LAYOUT}, and {LAYOUT_OPTIMUM} with --single-file (a packed file holds that layout only)")
     p.add_argument("--quantize", choices=("int8",), default=None,
                    help="also quantize the graphs (int8 dynamic, `quantize`'s defaults) after the float32 self-check; "
                         "the int8 graphs' difference from PyTorch is reported, not checked")
@@ -50,9 +61,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """run exports a local Hugging Face checkpoint (T5, BART, Marian) to an s2s model directory."""
     manifest = export(Path(args.src), Path(args.out), force=args.force, opset=args.opset, check=args.check, atol=args.atol,
-                      quantize=args.quantize, single_file=args.single_file)
+                      quantize=args.quantize, single_file=args.single_file,
+                      layout=args.layout or (LAYOUT_OPTIMUM if args.single_file else DEFAULT_LAYOUT))
     q = f", {args.quantize} weights" if args.quantize else ""
-    print(f"wrote {args.out} ({manifest['model_type']}, {manifest['num_layers']} decoder layers, vocab {manifest['vocab_size']}{q})")
+    print(f"wrote {args.out} ({manifest['model_type']}, {manifest.get('layout', LAYOUT_OPTIMUM)} layout, "
+          f"{manifest['num_layers']} decoder layers, vocab {manifest['vocab_size']}{q})")
     return 0
 
 
@@ -124,14 +137,18 @@ def special_ids(config: Any, gen: Any, src: Path) -> dict[str, Any]:
 
 
 def build_manifest(config: Any, gen: Any, exporter: families.Exporter, out: Path, src: Path,
-                   tokenizers: tuple[str, str]) -> dict[str, Any]:
+                   tokenizers: tuple[str, str], layout: str = LAYOUT_OPTIMUM,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """build_manifest returns s2s.json's content for the graphs in out.
 
-    vocab_size is the logits width read from decoder_with_past_model.onnx; it
-    must equal the config's (decoder) vocabulary size.
+    vocab_size is the logits width read from the step decoder
+    (decoder_with_past_model.onnx, or decoder_step.onnx in the inplace
+    layout); it must equal the config's (decoder) vocabulary size. extra
+    holds the layout's own fields (inplace.manifest_fields).
     """
     enc = graphs.signature(out / graphs.ENCODER)
-    dec = graphs.signature(out / graphs.DECODER_WITH_PAST)
+    step = inplace.STEP if layout == inplace.LAYOUT else graphs.DECODER_WITH_PAST
+    dec = graphs.signature(out / step)
     width = dec.output("logits").shape[-1]
     want = getattr(config, "decoder_vocab_size", None) or config.vocab_size
     if not isinstance(width, int) or width <= 0:
@@ -139,17 +156,22 @@ def build_manifest(config: Any, gen: Any, exporter: families.Exporter, out: Path
     if width != want:
         raise ExportError(f"the exported logits are {width} wide but the config's vocabulary has {want} tokens; re-export")
     d = exporter.dims(config)
+    if layout == inplace.LAYOUT:
+        files = {"encoder": graphs.ENCODER, "decoder_cross": inplace.CROSS, "decoder_step": inplace.STEP}
+    else:
+        files = {
+            "encoder": graphs.ENCODER,
+            "decoder": graphs.DECODER,
+            "decoder_with_past": graphs.DECODER_WITH_PAST,
+            "decoder_merged": graphs.DECODER_MERGED,
+        }
     m: dict[str, Any] = {
         "format": "s2s-model",
         "version": 1,
         "architecture": "transformer",
         "model_type": config.model_type,
-        "files": {
-            "encoder": graphs.ENCODER,
-            "decoder": graphs.DECODER,
-            "decoder_with_past": graphs.DECODER_WITH_PAST,
-            "decoder_merged": graphs.DECODER_MERGED,
-        },
+        **({"layout": layout} if layout != LAYOUT_OPTIMUM else {}),
+        "files": files,
         "tokenizer": {"source": tokenizers[0], "target": tokenizers[1]},
         "num_layers": d.num_layers,
         "num_heads": d.num_heads,
@@ -158,6 +180,7 @@ def build_manifest(config: Any, gen: Any, exporter: families.Exporter, out: Path
         "vocab_size": width,
     }
     m.update(special_ids(config, gen, src))
+    m.update(extra or {})
     m["encoder_inputs"] = enc.input_names()
     m["encoder_outputs"] = enc.output_names()
     m["decoder_inputs"] = dec.input_names()
@@ -173,12 +196,21 @@ def validate_manifest(m: dict[str, Any], out: Path) -> None:
             raise ExportError(f"{f} was not written; re-run the export")
     if m["vocab_size"] <= 0 or not m["eos_token_id"] or m["decoder_start_token_id"] < 0:
         raise ExportError("the manifest lacks vocab_size, eos_token_id or decoder_start_token_id; fix the config")
-    past = [n for n in m["decoder_inputs"] if n.startswith("past_key_values.")]
-    if len(past) != 4 * m["num_layers"]:
-        raise ExportError(
-            f"{graphs.DECODER_WITH_PAST} has {len(past)} past inputs but num_layers is {m['num_layers']} "
-            "(4 per layer expected); the config and the graph disagree"
-        )
+    if m.get("layout") == inplace.LAYOUT:
+        past = [n for n in m["decoder_inputs"] if n.startswith("past.")]
+        cross = [n for n in m["decoder_inputs"] if n.startswith("cross.")]
+        if len(past) != 2 * m["num_layers"] or len(cross) != 2 * m["num_layers"]:
+            raise ExportError(
+                f"{inplace.STEP} has {len(past)} past and {len(cross)} cross inputs but num_layers is "
+                f"{m['num_layers']} (2 each per layer expected); the config and the graph disagree"
+            )
+    else:
+        past = [n for n in m["decoder_inputs"] if n.startswith("past_key_values.")]
+        if len(past) != 4 * m["num_layers"]:
+            raise ExportError(
+                f"{graphs.DECODER_WITH_PAST} has {len(past)} past inputs but num_layers is {m['num_layers']} "
+                "(4 per layer expected); the config and the graph disagree"
+            )
     if "logits" not in m["decoder_outputs"] or "last_hidden_state" not in m["encoder_outputs"]:
         raise ExportError("the graphs lack logits or last_hidden_state; re-export with Optimum's layout")
 
@@ -228,8 +260,23 @@ def _optimum_export(src: Path, dest: Path, opset: int | None) -> None:
         raise ExportError(f"optimum did not write {', '.join(missing)}; check the optimum-onnx version (0.1.0 expected)")
 
 
+def write_inplace(src: Path, model_dir: Path) -> dict[str, Any]:
+    """write_inplace writes the inplace layout's decoder graphs of the checkpoint
+    src into model_dir and returns the manifest fields they add."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(src), local_files_only=True, dtype=torch.float32).eval()
+    except Exception as e:
+        raise ExportError(f"{src}: transformers cannot load the model ({e}); pass a save_pretrained checkpoint") from e
+    spec = inplace.export_graphs(model, model_dir)
+    return inplace.manifest_fields(spec)
+
+
 def export(src: Path, out: Path, *, force: bool = False, opset: int | None = None, check: bool = True,
-           atol: float = DEFAULT_ATOL, quantize: str | None = None, single_file: bool = False, log=print) -> dict[str, Any]:
+           atol: float = DEFAULT_ATOL, quantize: str | None = None, single_file: bool = False,
+           layout: str = DEFAULT_LAYOUT, log=print) -> dict[str, Any]:
     """export writes the s2s model directory out from the checkpoint src and returns the manifest.
 
     Everything is validated before out is touched: the config class must have
@@ -240,9 +287,16 @@ def export(src: Path, out: Path, *, force: bool = False, opset: int | None = Non
     (quantize.py's defaults) and out gets the int8 directory; their largest
     difference from PyTorch is logged (with check), not held to atol.
     With single_file, out is a file: the checked directory packed into one
-    ONNX file (pack.py), the directory itself not kept.
+    ONNX file (pack.py), the directory itself not kept; layout must then be
+    Optimum's.
     """
     src, out = Path(src), Path(out)
+    if layout not in LAYOUTS:
+        raise ExportError(f"layout {layout!r} is unknown; use one of {', '.join(LAYOUTS)}")
+    if single_file and layout != LAYOUT_OPTIMUM:
+        # The inplace decoder's cache is bound to the same buffer as input and
+        # output, which a branch of pack's If nodes cannot keep.
+        raise ExportError(f"a single file holds the {LAYOUT_OPTIMUM} layout only; drop --layout {layout} or --single-file")
     config = load_config(src)
     exporter = families.exporter_for(config)
     exporter.validate(config, src)
@@ -264,18 +318,22 @@ def export(src: Path, out: Path, *, force: bool = False, opset: int | None = Non
         _optimum_export(src, optimum_dir, opset)
         model_dir = stage / "model"
         model_dir.mkdir()
-        # The graphs (and any external weight files, *.onnx_data) are Optimum's;
-        # tokenizer and config files are ours, written below.
+        # The graphs (and any external weight files, *.onnx_data) are Optimum's
+        # (in the inplace layout its encoder only, with the decoders built by
+        # inplace.py); tokenizer and config files are ours, written below.
+        extra = None
         for f in optimum_dir.iterdir():
-            if ".onnx" in f.name:
+            if ".onnx" in f.name and (layout == LAYOUT_OPTIMUM or f.name.startswith(graphs.ENCODER)):
                 shutil.move(str(f), model_dir / f.name)
+        if layout == inplace.LAYOUT:
+            extra = write_inplace(src, model_dir)
         tokenizers = exporter.write_tokenizers(src, model_dir)
         shutil.copyfile(src / "config.json", model_dir / "config.json")
         if (src / "generation_config.json").is_file():
             shutil.copyfile(src / "generation_config.json", model_dir / "generation_config.json")
         else:
             gen.save_pretrained(str(model_dir))
-        manifest = build_manifest(config, gen, exporter, model_dir, src, tokenizers)
+        manifest = build_manifest(config, gen, exporter, model_dir, src, tokenizers, layout=layout, extra=extra)
         validate_manifest(manifest, model_dir)
         (model_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if check:

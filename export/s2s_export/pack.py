@@ -136,6 +136,10 @@ def read_manifest(src: Path) -> dict[str, Any]:
     m = _read_json(src / MANIFEST) if (src / MANIFEST).is_file() else derive_manifest(src)
     if m.get("architecture") not in PARTS:
         raise ExportError(f"{src}: architecture {m.get('architecture')!r} is not one pack knows ({', '.join(PARTS)})")
+    if m.get("layout", "optimum") != "optimum":
+        # The inplace decoder writes its cache into the buffer it reads, bound
+        # as both input and output; a branch of an If node returns copies.
+        raise ExportError(f"{src} is in the {m.get('layout')!r} layout; pack takes Optimum's: re-export with --layout optimum")
     tok = m.get("tokenizer") or {}
     if not tok.get("source"):
         raise ExportError(f"{src} has no tokenizer.json; add the model's tokenizer")

@@ -42,9 +42,11 @@ def gen():
     return ROOT / "bin" / "gen"
 
 
-def test_gen_equals_transformers_on_a_fresh_model(gen, tmp_path):
-    """A T5 with a seed and size the committed test models do not use."""
-    s = crosscheck.crosscheck_model("t5", 13, "24x1x2", gen, tmp_path, requests=6, atol=1e-4, log=lambda *a: None)
+@pytest.mark.parametrize("layout", ["inplace", "optimum"])
+def test_gen_equals_transformers_on_a_fresh_model(gen, tmp_path, layout):
+    """A T5 with a seed and size the committed test models do not use, in both decoder layouts."""
+    s = crosscheck.crosscheck_model("t5", 13, "24x1x2", gen, tmp_path, requests=6, atol=1e-4, log=lambda *a: None,
+                                    layout=layout)
     assert s["requests"] == 6 and s["sequences"] >= 6
     assert s["mismatches"] == [], s["mismatches"]
 

@@ -1,6 +1,7 @@
 """test_hf exports tiny random-weight T5, mT5, BART and mBART checkpoints with
-`s2s_export hf` and checks the directory, the manifest, the self-check (and
-that it catches a corrupted graph) and the refusals.
+`s2s_export hf --layout optimum` and checks the directory, the manifest, the
+self-check (and that it catches a corrupted graph) and the refusals
+(test_inplace checks the inplace layout).
 
 The checkpoints are built here from configs with random weights; their
 tokenizers are the ones committed under testdata/tokenizers/.
@@ -99,7 +100,7 @@ def exported(tmp_path_factory):
             root = tmp_path_factory.mktemp(family)
             src = make_checkpoint(family, root / "ckpt")
             out = root / "model"
-            hf.export(src, out, log=lambda s: None)
+            hf.export(src, out, layout=hf.LAYOUT_OPTIMUM, log=lambda s: None)
             done[family] = (src, out)
         return done[family]
 
@@ -240,16 +241,16 @@ def test_overwrite_needs_force(exported, tmp_path, capsys):
     target = tmp_path / "again"
     shutil.copytree(out, target)
     (target / "stale.txt").write_text("old")
-    assert cli.main(["hf", str(src), str(target), "--no-check"]) == 1
+    assert cli.main(["hf", str(src), str(target), "--layout", "optimum", "--no-check"]) == 1
     err = capsys.readouterr().err
     assert "exists and is not empty; pass --force" in err
     assert (target / "stale.txt").exists()
-    assert cli.main(["hf", str(src), str(target), "--no-check", "--force"]) == 0
+    assert cli.main(["hf", str(src), str(target), "--layout", "optimum", "--no-check", "--force"]) == 0
     assert {p.name for p in target.iterdir()} == MODEL_FILES
     # An existing empty directory is fine without --force.
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert cli.main(["hf", str(src), str(empty), "--no-check"]) == 0
+    assert cli.main(["hf", str(src), str(empty), "--layout", "optimum", "--no-check"]) == 0
     assert {p.name for p in empty.iterdir()} == MODEL_FILES
 
 
@@ -340,7 +341,7 @@ def marian(tmp_path_factory):
     MarianMTModel(config).eval().save_pretrained(str(src))
     tok.save_pretrained(str(src))
     out = root / "model"
-    hf.export(src, out, log=lambda s: None)
+    hf.export(src, out, layout=hf.LAYOUT_OPTIMUM, log=lambda s: None)
     return src, out
 
 
@@ -378,7 +379,7 @@ def test_opset_is_passed_to_optimum(exported, tmp_path):
 
     src, _ = exported("t5")
     out = tmp_path / "op14"
-    assert cli.main(["hf", str(src), str(out), "--opset", "14", "--no-check"]) == 0
+    assert cli.main(["hf", str(src), str(out), "--layout", "optimum", "--opset", "14", "--no-check"]) == 0
     for g in graphs.GRAPHS:
         opsets = {o.domain: o.version for o in onnx.load(str(out / g), load_external_data=False).opset_import}
         assert opsets[""] == 14, g

@@ -20,7 +20,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from s2s_export import cli, pack, quantize  # noqa: E402
+from s2s_export import cli, hf, pack, quantize  # noqa: E402
 from s2s_export.errors import CheckError, ExportError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -265,6 +265,12 @@ def test_refusals(tmp_path, capsys):
     (bad / "s2s.json").write_text(json.dumps(m))
     with pytest.raises(ExportError, match="architecture"):
         pack.pack_dir(bad, tmp_path / "bad.onnx")
+    # The inplace layout's decoder binds its cache as input and output at
+    # once, which a branch cannot keep; it stays a directory.
+    with pytest.raises(ExportError, match="re-export with --layout optimum"):
+        pack.pack_dir(TESTDATA / "t5-tiny-inplace", tmp_path / "inplace.onnx")
+    with pytest.raises(ExportError, match="optimum layout only"):
+        hf.export(TESTDATA / "t5-tiny", tmp_path / "x.onnx", single_file=True, layout="inplace")
     # A graph with external weights (a model over 2 GB) is not packed.
     import onnx
 
