@@ -59,6 +59,17 @@ type job struct {
 	rows   int
 	done   chan result
 	id     int
+	joined func(requests, rows int)
+}
+
+type joinedKey struct{}
+
+// WithJoined returns a context whose request, run by a Continuous batch,
+// calls joined on the batch's goroutine when its rows enter the batch,
+// with the requests and rows the batch then holds (for a server's queue
+// wait and batch metrics). joined must not block.
+func WithJoined(ctx context.Context, joined func(requests, rows int)) context.Context {
+	return context.WithValue(ctx, joinedKey{}, joined)
 }
 
 type result struct {
@@ -157,6 +168,7 @@ func (c *Continuous) generate(ctx context.Context, ids [][]int64, opts GenerateO
 		per = max(opts.NumReturnSequences, 1)
 	}
 	j := &job{ctx: ctx, ids: ids, opts: opts, stream: g.onStep(len(ids), opts, stream), rows: len(ids) * per, done: make(chan result, 1)}
+	j.joined, _ = ctx.Value(joinedKey{}).(func(requests, rows int))
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -409,6 +421,16 @@ func (c *Continuous) admit(st *batchState, jobs []*job) {
 	c.mu.Lock()
 	c.stats.Joined += len(jobs)
 	c.mu.Unlock()
+	for _, j := range jobs {
+		c.tellJoined(st, j)
+	}
+}
+
+// tellJoined calls j's joined hook, if any.
+func (c *Continuous) tellJoined(st *batchState, j *job) {
+	if j.joined != nil {
+		j.joined(len(st.active), st.b.Rows())
+	}
 }
 
 // start starts a batch with j.
@@ -431,5 +453,6 @@ func (c *Continuous) start(st *batchState, j *job) error {
 	st.dec, st.b = dec, b
 	j.id = 0
 	st.active[0] = j
+	c.tellJoined(st, j)
 	return nil
 }

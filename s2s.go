@@ -248,6 +248,10 @@ func (g *Generator) Defaults() GenerateOptions {
 // Manifest returns what the model directory says of the model.
 func (g *Generator) Manifest() *models.Manifest { return g.manifest }
 
+// Continuous reports whether the model can run requests at different
+// steps in one batch (NewContinuous works: the inplace layout).
+func (g *Generator) Continuous() bool { return g.model.Joins() }
+
 // Limits returns the limits each request is checked against.
 func (g *Generator) Limits() Limits { return g.limits }
 

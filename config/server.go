@@ -28,6 +28,7 @@ type Serve struct {
 	RequestTimeout, DrainTimeout                              time.Duration
 
 	Batching              bool
+	Scheduler             string
 	BatchWindow           time.Duration
 	MaxBatchRows          int
 	MaxBatches            int
@@ -122,6 +123,7 @@ var serveKeys = []serveKey{
 	{"drain_timeout", kDuration, "30s", "on SIGTERM, how long requests in flight may finish before they are stopped", sDur(func(s *Serve, d time.Duration) { s.DrainTimeout = d })},
 
 	{"batching", kBool, "true", "decode requests with equal options together (dynamic batching)", sBool(func(s *Serve, b bool) { s.Batching = b })},
+	{"scheduler", kString, "auto", "how requests share the decoder: continuous (join the running batch at the next step; models in the inplace layout), window (requests within batch_window share one batch) or auto (continuous where the model allows it)", sString(func(s *Serve, x string) { s.Scheduler = strings.ToLower(x) })},
 	{"batch_window", kDuration, "5ms", "how long the first request of a batch waits for others", sDur(func(s *Serve, d time.Duration) { s.BatchWindow = d })},
 	{"max_batch_rows", kInt, "64", "most decoder rows (inputs x beams) of a shared batch", sInt(func(s *Serve, n int) { s.MaxBatchRows = n })},
 	{"max_batches", kInt, "2", "most batches decoded at once", sInt(func(s *Serve, n int) { s.MaxBatches = n })},

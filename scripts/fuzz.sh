@@ -28,17 +28,35 @@ targets=(
 	"./beamsearch FuzzSearch"
 )
 failed=0
+flaked=0
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	if [[ -n "${FUZZ_ONLY:-}" && "$name" != "$FUZZ_ONLY" ]]; then
 		continue
 	fi
 	echo "== $name ($pkg, ${seconds}s)"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "${seconds}s" -parallel "$parallel" "$pkg"; then
-		echo "fuzz.sh: $name failed; its input is under $pkg/testdata/fuzz/$name/" >&2
-		failed=$((failed + 1))
+	corpus="$pkg/testdata/fuzz/$name"
+	before=$(ls "$corpus" 2>/dev/null | sort)
+	out=$(mktemp)
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "${seconds}s" -parallel "$parallel" "$pkg" 2>&1 | tee "$out"; then
+		after=$(ls "$corpus" 2>/dev/null | sort)
+		# Go 1.26's fuzz coordinator can report its own -fuzztime deadline
+		# as a failure ("context deadline exceeded", no input written;
+		# golang/go#75804, fixed in Go 1.27). Only that exact case is let
+		# through; a written input or any other failure fails the run.
+		if [[ "$before" == "$after" ]] && grep -q '^    context deadline exceeded$' "$out" && ! grep -q 'panic\|Failing input' "$out"; then
+			echo "fuzz.sh: $name: the fuzz coordinator's deadline race (golang/go#75804), no input failed; not counted" >&2
+			flaked=$((flaked + 1))
+		else
+			echo "fuzz.sh: $name failed; its input is under $corpus/" >&2
+			failed=$((failed + 1))
+		fi
 	fi
+	rm -f "$out"
 done
+if ((flaked > 0)); then
+	echo "fuzz.sh: $flaked target(s) hit golang/go#75804 (not failures)" >&2
+fi
 if ((failed > 0)); then
 	echo "fuzz.sh: $failed target(s) failed" >&2
 	exit 1

@@ -144,8 +144,18 @@ type BatcherOptions struct {
 	// can share it, while another batch runs (an idle Batcher starts a
 	// job at once). 0 merges only jobs already queued together.
 	Window time.Duration
-	// Batching merges jobs; false runs each job alone.
+	// Batching merges jobs; false runs each job alone (window scheduler).
 	Batching bool
+	// Scheduler picks how jobs are batched: SchedulerWindow (the Batcher),
+	// SchedulerContinuous (the ContinuousScheduler) or SchedulerAuto ("" too:
+	// continuous when the model can join rows between steps, the window
+	// otherwise, and always the window with Batching off or Config.Engine
+	// set).
+	Scheduler string
+	// BeforeStep, when set, is called by the continuous scheduler before
+	// each decoder step, with the batch's counts so far (metrics, tests);
+	// it runs on the batch's goroutine and delays every request in it.
+	BeforeStep func(s2s.ContinuousStats)
 	// Observer, when set, is told of queue depth and batches.
 	Observer Observer
 }
@@ -168,6 +178,11 @@ func (o BatcherOptions) Validate() error {
 	}
 	if o.Window < 0 {
 		return fmt.Errorf("server: batch_window is %v; set it to 0 or more", o.Window)
+	}
+	switch o.Scheduler {
+	case "", SchedulerAuto, SchedulerWindow, SchedulerContinuous:
+	default:
+		return fmt.Errorf("server: scheduler %q is unknown; use auto, window or continuous", o.Scheduler)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,20 +62,47 @@ func New(g *s2s.Generator, cfg Config) (*Server, error) {
 	obs := &lazyObserver{}
 	bo := cfg.Batcher
 	bo.Observer = obs
-	b, err := NewBatcher(eng, bo)
+	sched, kind, err := newScheduler(g, eng, cfg.Engine != nil, bo)
 	if err != nil {
 		return nil, err
 	}
-	s.sched = b
-	s.metrics = newMetrics(b.Load)
+	s.sched, s.cfg.Batcher.Scheduler = sched, kind
+	s.metrics = newMetrics(sched.Load)
 	obs.m = s.metrics
 	s.routes()
 	return s, nil
 }
 
+// newScheduler makes the Scheduler bo asks for and returns its kind.
+func newScheduler(g *s2s.Generator, eng Engine, wrapped bool, bo BatcherOptions) (Scheduler, string, error) {
+	kind := bo.Scheduler
+	if kind == "" || kind == SchedulerAuto {
+		kind = SchedulerWindow
+		if bo.Batching && !wrapped && g.Continuous() {
+			kind = SchedulerContinuous
+		}
+	}
+	if kind == SchedulerContinuous {
+		if wrapped {
+			return nil, "", errors.New("server: the continuous scheduler runs the Generator itself; leave Config.Engine unset or use the window scheduler")
+		}
+		c, err := NewContinuousScheduler(g, bo)
+		if err != nil {
+			return nil, "", fmt.Errorf("server: scheduler continuous: %w", err)
+		}
+		return c, kind, nil
+	}
+	b, err := NewBatcher(eng, bo)
+	return b, kind, err
+}
+
 // Handler returns the server's routes, with the request log, the request
 // id and the body limit around them.
 func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
+
+// SchedulerKind is the scheduler in use: SchedulerWindow or
+// SchedulerContinuous.
+func (s *Server) SchedulerKind() string { return s.cfg.Batcher.Scheduler }
 
 // Scheduler returns the scheduler requests go through.
 func (s *Server) Scheduler() Scheduler { return s.sched }
