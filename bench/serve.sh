@@ -24,24 +24,34 @@ trap cleanup EXIT
 
 echo "model $model, $secs s per cell after 2 s warm-up, max_new_tokens $maxnew; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| batching | clients | req/s | p50 ms | p99 ms | failed |"
+if [[ -z "${MODES:-}" ]]; then
+	MODES="window off"
+	grep -q '"layout": *"inplace"' "$model/s2s.json" 2>/dev/null && MODES="continuous window off"
+fi
+echo "| scheduler | clients | req/s | p50 ms | p99 ms | failed |"
 echo "|---|---|---|---|---|---|"
-for batching in true false; do
+for mode in $MODES; do
+	case $mode in
+	continuous) flags=(-scheduler continuous -intra-op-threads 2) ;;
+	window) flags=(-scheduler window -intra-op-threads 1 -max-batches 2 -batch-window 5ms) ;;
+	off) flags=(-scheduler window -batching=false -intra-op-threads 1 -max-batches 2) ;;
+	*) echo "serve.sh: mode $mode is unknown; use continuous, window or off" >&2; exit 2 ;;
+	esac
 	: >"$tmp/out"
-	bin/gen serve -model "$model" -addr 127.0.0.1:0 -intra-op-threads 1 -max-batches 2 -batching="$batching" \
-		-batch-window 5ms -max-batch-rows 64 -max-queue 1024 -log-level warn >"$tmp/out" 2>"$tmp/log" &
+	bin/gen serve -model "$model" -addr 127.0.0.1:0 "${flags[@]}" \
+		-max-batch-rows 64 -max-queue 1024 -log-level warn >"$tmp/out" 2>"$tmp/log" &
 	pid=$!
 	for _ in $(seq 300); do grep -q '^listening on' "$tmp/out" && break; sleep 0.1; done
 	addr=$(sed -n 's/^listening on //p' "$tmp/out")
 	[[ -n "$addr" ]] || { cat "$tmp/log" >&2; exit 1; }
-	for c in 1 8 32; do
+	for c in ${CLIENTS:-1 8 32}; do
 		args=(-url "http://$addr" -route tgi -c "$c" -d "${secs}s" -warmup 2s -max-new-tokens "$maxnew" -json)
 		[[ -n "$inputs" ]] && args+=(-inputs "$inputs")
 		j=$(bin/load "${args[@]}" || true)
-		python3 - "$j" "$batching" <<'PY'
+		python3 - "$j" "$mode" <<'PY'
 import json, sys
-r, on = json.loads(sys.argv[1]), sys.argv[2] == "true"
-print("| %s | %d | %.1f | %.0f | %.0f | %d |" % ("on" if on else "off", r["clients"], r["rps"], r["p50_ms"], r["p99_ms"], r["failed"]))
+r = json.loads(sys.argv[1])
+print("| %s | %d | %.1f | %.0f | %.0f | %d |" % (sys.argv[2], r["clients"], r["rps"], r["p50_ms"], r["p99_ms"], r["failed"]))
 PY
 	done
 	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
