@@ -42,9 +42,9 @@ type ContinuousScheduler struct {
 }
 
 // NewContinuousScheduler starts a ContinuousScheduler over g's model:
-// opts.MaxQueue bounds the jobs waiting to join, opts.MaxConcurrent the
-// jobs in the batch, opts.MaxBatchRows its decoder rows (a job of more
-// rows runs alone); Window, MaxBatches and Batching do not apply. It
+// opts.MaxQueue bounds the jobs waiting to join, MaxQueue+MaxConcurrent
+// all the jobs it holds, opts.MaxBatchRows the batch's decoder rows (a
+// job of more rows runs alone); Window, MaxBatches and Batching do not apply. It
 // returns an error that errors.Is(err, s2s.ErrNoContinuous) reports for a
 // model that cannot join rows between steps.
 func NewContinuousScheduler(g *s2s.Generator, opts BatcherOptions) (*ContinuousScheduler, error) {
