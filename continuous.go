@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/s2s-dev/s2s/beamsearch"
@@ -20,6 +21,18 @@ type ContinuousOptions struct {
 	// MaxWaiting bounds the requests waiting to join; past it Generate
 	// fails at once with ErrBusy. 0 takes 1024.
 	MaxWaiting int
+	// JoinWait holds requests that arrive while the batch runs for up to
+	// this many steps, so that they join together: a join runs the encoder
+	// and the cross-attention graph once for all its newcomers and re-lays
+	// the batch, which, one join per step under steady arrivals, is paid by
+	// every request in the batch at every step (docs/serving.md measures
+	// it). 0 joins at the next step boundary. The window scheduler's
+	// counterpart is its batch window; TGI's is max_waiting_tokens.
+	JoinWait int
+	// JoinRatio lets held requests join before JoinWait steps once they
+	// number at least JoinRatio times the requests in the batch (TGI's
+	// waiting_served_ratio); 0 holds them the whole JoinWait.
+	JoinRatio float64
 	// BeforeStep, when set, is called on the batch's goroutine before each
 	// step, after the waiting requests joined, with the counts so far (for
 	// metrics and tests; it must not block).
@@ -28,8 +41,11 @@ type ContinuousOptions struct {
 
 // Validate reports a negative option.
 func (o ContinuousOptions) Validate() error {
-	if o.MaxRows < 0 || o.MaxWaiting < 0 {
-		return fmt.Errorf("s2s: continuous batch: max_rows %d and max_waiting %d must be 0 (the default) or more", o.MaxRows, o.MaxWaiting)
+	if o.MaxRows < 0 || o.MaxWaiting < 0 || o.JoinWait < 0 {
+		return fmt.Errorf("s2s: continuous batch: max_rows %d, max_waiting %d and join_wait %d must be 0 (the default) or more", o.MaxRows, o.MaxWaiting, o.JoinWait)
+	}
+	if !(o.JoinRatio >= 0) || math.IsInf(o.JoinRatio, 1) {
+		return fmt.Errorf("s2s: continuous batch: join_ratio %v must be a finite number, 0 or more", o.JoinRatio)
 	}
 	return nil
 }
@@ -47,6 +63,7 @@ type ContinuousStats struct {
 	Requests int // requests that finished (with results or an error)
 	Steps    int // decoder steps run
 	Joined   int // requests admitted into a batch that was already running
+	Joins    int // joins run (each admits one or more requests)
 	PeakRows int // the most decoder rows one step ran
 }
 
@@ -59,6 +76,7 @@ type job struct {
 	rows   int
 	done   chan result
 	id     int
+	since  int // the batch's step count when the loop took the job in
 	joined func(requests, rows int)
 }
 
@@ -99,6 +117,7 @@ type Continuous struct {
 
 	mu     sync.Mutex
 	closed bool
+	queued int // jobs submitted and not yet in the batch (or failed)
 	stats  ContinuousStats
 }
 
@@ -170,16 +189,18 @@ func (c *Continuous) generate(ctx context.Context, ids [][]int64, opts GenerateO
 	j := &job{ctx: ctx, ids: ids, opts: opts, stream: g.onStep(len(ids), opts, stream), rows: len(ids) * per, done: make(chan result, 1)}
 	j.joined, _ = ctx.Value(joinedKey{}).(func(requests, rows int))
 	c.mu.Lock()
-	closed := c.closed
+	closed, busy := c.closed, c.queued >= c.opts.MaxWaiting
+	if !closed && !busy {
+		c.queued++
+	}
 	c.mu.Unlock()
 	if closed {
 		return nil, fmt.Errorf("%w: the continuous batch was closed", ErrClosed)
 	}
-	select {
-	case c.submit <- j:
-	default:
+	if busy {
 		return nil, ErrBusy
 	}
+	c.submit <- j // never blocks: the channel holds MaxWaiting and queued counts them
 	var r result
 	select {
 	case r = <-j.done:
@@ -246,28 +267,35 @@ func (c *Continuous) run() {
 	defer cancel()
 	st := &batchState{active: map[int]*job{}}
 	var waiting []*job
+	steps := 0 // steps run, for JoinWait
 	fail, failAll := c.fail, func(err error) { c.failAll(st, err) }
 	defer func() {
 		err := fmt.Errorf("%w: the continuous batch was closed", ErrClosed)
 		failAll(err)
 		for _, j := range waiting {
+			c.unqueue(1)
 			fail(j, err)
 		}
 		for {
 			select {
 			case j := <-c.submit:
+				c.unqueue(1)
 				fail(j, err)
 			default:
 				return
 			}
 		}
 	}()
+	take := func(j *job) {
+		j.since = steps
+		waiting = append(waiting, j)
+	}
 	for {
 		// Take in what arrived; wait when there is nothing to do.
 		if st.b == nil && len(waiting) == 0 {
 			select {
 			case j := <-c.submit:
-				waiting = append(waiting, j)
+				take(j)
 			case <-c.quit:
 				return
 			}
@@ -275,13 +303,25 @@ func (c *Continuous) run() {
 		for more := true; more; {
 			select {
 			case j := <-c.submit:
-				waiting = append(waiting, j)
+				take(j)
 			case <-c.quit:
 				return
 			default:
 				more = false
 			}
 		}
+		// Waiting requests whose caller left.
+		kept := waiting[:0]
+		for _, j := range waiting {
+			if j.ctx.Err() != nil {
+				c.unqueue(1)
+				fail(j, context.Cause(j.ctx))
+				continue
+			}
+			kept = append(kept, j)
+		}
+		clear(waiting[len(kept):])
+		waiting = kept
 		// Requests whose caller left.
 		for id, j := range st.active {
 			if j.ctx.Err() != nil {
@@ -296,19 +336,16 @@ func (c *Continuous) run() {
 		if st.b != nil && st.b.Len() == 0 {
 			st.close()
 		}
-		// Admit in arrival order while rows are free, all with one join.
+		// Admit in arrival order while rows are free, all with one join,
+		// unless the batch runs and they are held (JoinWait, JoinRatio).
 		var admit []*job
 		rows := 0
 		if st.b != nil {
 			rows = st.b.Rows()
 		}
-		for len(waiting) > 0 {
+		hold := st.b != nil && len(waiting) > 0 && c.hold(steps-waiting[0].since, len(waiting), len(st.active))
+		for len(waiting) > 0 && !hold {
 			j := waiting[0]
-			if j.ctx.Err() != nil {
-				waiting = waiting[1:]
-				fail(j, context.Cause(j.ctx))
-				continue
-			}
 			if rows > 0 && rows+j.rows > c.opts.MaxRows {
 				break
 			}
@@ -317,6 +354,7 @@ func (c *Continuous) run() {
 			admit = append(admit, j)
 		}
 		if len(admit) > 0 {
+			c.unqueue(len(admit))
 			c.admit(st, admit)
 		}
 		if st.b == nil {
@@ -327,6 +365,7 @@ func (c *Continuous) run() {
 			c.opts.BeforeStep(c.Stats())
 		}
 		fin, err := st.b.Step(ctx)
+		steps++
 		c.mu.Lock()
 		c.stats.Steps++
 		c.stats.PeakRows = max(c.stats.PeakRows, rows)
@@ -351,6 +390,22 @@ func (c *Continuous) run() {
 			st.close()
 		}
 	}
+}
+
+// hold reports whether waiting requests, the first of which has waited
+// waited steps, stay out of a batch of running requests for now.
+func (c *Continuous) hold(waited, waiting, running int) bool {
+	if waited >= c.opts.JoinWait {
+		return false
+	}
+	return c.opts.JoinRatio == 0 || float64(waiting) < c.opts.JoinRatio*float64(running)
+}
+
+// unqueue counts n jobs out of the queue.
+func (c *Continuous) unqueue(n int) {
+	c.mu.Lock()
+	c.queued -= n
+	c.mu.Unlock()
 }
 
 // fail ends j with err.
@@ -420,6 +475,7 @@ func (c *Continuous) admit(st *batchState, jobs []*job) {
 	}
 	c.mu.Lock()
 	c.stats.Joined += len(jobs)
+	c.stats.Joins++
 	c.mu.Unlock()
 	for _, j := range jobs {
 		c.tellJoined(st, j)

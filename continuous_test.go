@@ -223,3 +223,151 @@ func TestContinuousClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestContinuousJoinWait: requests that arrive while the batch runs are
+// held back JoinWait steps, or until they number JoinRatio times the
+// requests running, and then join together; the held ones count against
+// MaxWaiting; every output is still the one decoding it alone gives.
+func TestContinuousJoinWait(t *testing.T) {
+	g := open(t, inplaceDir("t5"), s2s.Options{})
+	opts := g.Defaults()
+	opts.MaxNewTokens = 8
+	long := opts
+	long.MaxNewTokens, long.MinNewTokens = 24, 24
+	for _, tc := range []struct {
+		name  string
+		copts s2s.ContinuousOptions
+		waves map[int]int // requests sent before the step after this many steps
+		want  []int       // the step count at which each joined, in order sent
+		joins int
+	}{
+		// Three sent after step 2 are taken in after step 3 and held 5 steps.
+		{"wait", s2s.ContinuousOptions{JoinWait: 5}, map[int]int{2: 3}, []int{8, 8, 8}, 1},
+		// One running: the first arrival waits for a second (ratio 2).
+		{"ratio", s2s.ContinuousOptions{JoinWait: 100, JoinRatio: 2}, map[int]int{2: 1, 6: 1}, []int{7, 7}, 1},
+		// No hold: each joins at the next boundary.
+		{"none", s2s.ContinuousOptions{}, map[int]int{2: 1, 6: 1}, []int{3, 7}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			waves := map[int]chan struct{}{}
+			for s := range tc.waves {
+				waves[s] = make(chan struct{})
+			}
+			var c *s2s.Continuous
+			copts := tc.copts
+			copts.BeforeStep = func(st s2s.ContinuousStats) {
+				if w, ok := waves[st.Steps]; ok {
+					delete(waves, st.Steps)
+					close(w)
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			c, err := g.NewContinuous(copts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Generate(context.Background(), []string{"the first and longest"}, long, nil); err != nil {
+					t.Error(err)
+				}
+			}()
+			inputs := []string{"one", "two three", "four five six", "seven"}
+			var mu sync.Mutex
+			joinedAt := map[int]int{}
+			outs := map[int][]s2s.Output{}
+			n := 0
+			steps := make([]int, 0, len(tc.waves))
+			for s := range tc.waves {
+				steps = append(steps, s)
+			}
+			slices.Sort(steps)
+			for _, s := range steps {
+				w := waves[s]
+				<-w
+				for range tc.waves[s] {
+					i := n
+					n++
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx := s2s.WithJoined(context.Background(), func(int, int) {
+							mu.Lock()
+							joinedAt[i] = c.Stats().Steps
+							mu.Unlock()
+						})
+						out, err := c.Generate(ctx, inputs[i:i+1], opts, nil)
+						if err != nil {
+							t.Errorf("request %d: %v", i, err)
+						}
+						mu.Lock()
+						outs[i] = out
+						mu.Unlock()
+					}()
+				}
+			}
+			wg.Wait()
+			for i, want := range tc.want {
+				if joinedAt[i] != want {
+					t.Errorf("request %d joined after %d steps, want %d", i, joinedAt[i], want)
+				}
+				alone, err := g.Generate(context.Background(), inputs[i:i+1], opts, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := outs[i]; len(got) != 1 || !slices.Equal(got[0].Sequences[0].Tokens, alone[0].Sequences[0].Tokens) {
+					t.Errorf("request %d: %v, alone %v", i, got, alone[0].Sequences[0].Tokens)
+				}
+			}
+			if st := c.Stats(); st.Joins != tc.joins || st.Joined != len(tc.want) {
+				t.Errorf("stats %+v: want %d joins of %d requests", st, tc.joins, len(tc.want))
+			}
+		})
+	}
+	t.Run("held requests count against max waiting", func(t *testing.T) {
+		started, atStep2, probed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		c, err := g.NewContinuous(s2s.ContinuousOptions{MaxWaiting: 1, JoinWait: 1000, BeforeStep: func(st s2s.ContinuousStats) {
+			switch st.Steps {
+			case 1: // the held request arrives now
+				close(started)
+				time.Sleep(100 * time.Millisecond)
+			case 2: // it is held: the probe runs now
+				close(atStep2)
+				select {
+				case <-probed:
+				case <-time.After(10 * time.Second):
+				}
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Add(2)
+		go func() { defer wg.Done(); _, errs[0] = c.Generate(context.Background(), []string{"long"}, long, nil) }()
+		<-started
+		go func() { defer wg.Done(); _, errs[1] = c.Generate(context.Background(), []string{"held"}, opts, nil) }()
+		<-atStep2
+		probe := make(chan error, 1)
+		go func() { _, err := c.Generate(context.Background(), []string{"refused"}, opts, nil); probe <- err }()
+		select {
+		case err := <-probe:
+			if !errors.Is(err, s2s.ErrBusy) {
+				t.Errorf("a request past max_waiting: %v, want ErrBusy", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("a request past max_waiting was queued, not refused")
+		}
+		close(probed)
+		wg.Wait()
+		// Held past the batch's end: it ran when the batch emptied.
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatal(errs)
+		}
+	})
+}

@@ -8,6 +8,9 @@
 #
 # The server runs 2 batches at once with 1 ONNX Runtime thread each (2
 # cores); batching on merges requests that arrive within 5 ms, up to 64 rows.
+# MODES picks the schedulers (continuous, continuous-nowait: every arrival
+# joins at the next step, window, off), CLIENTS the client counts; JOIN
+# passes flags to the continuous mode (JOIN="-join-wait-steps 16").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,10 +35,11 @@ echo "| scheduler | clients | req/s | p50 ms | p99 ms | failed |"
 echo "|---|---|---|---|---|---|"
 for mode in $MODES; do
 	case $mode in
-	continuous) flags=(-scheduler continuous -intra-op-threads 2) ;;
+	continuous) flags=(-scheduler continuous -intra-op-threads 2 ${JOIN:+$JOIN}) ;;
+	continuous-nowait) flags=(-scheduler continuous -intra-op-threads 2 -join-wait-steps 0) ;;
 	window) flags=(-scheduler window -intra-op-threads 1 -max-batches 2 -batch-window 5ms) ;;
 	off) flags=(-scheduler window -batching=false -intra-op-threads 1 -max-batches 2) ;;
-	*) echo "serve.sh: mode $mode is unknown; use continuous, window or off" >&2; exit 2 ;;
+	*) echo "serve.sh: mode $mode is unknown; use continuous, continuous-nowait, window or off" >&2; exit 2 ;;
 	esac
 	: >"$tmp/out"
 	bin/gen serve -model "$model" -addr 127.0.0.1:0 "${flags[@]}" \

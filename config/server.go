@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type Serve struct {
 
 	Batching              bool
 	Scheduler             string
+	JoinWaitSteps         int
+	JoinRatio             float64
 	BatchWindow           time.Duration
 	MaxBatchRows          int
 	MaxBatches            int
@@ -89,6 +92,19 @@ func sDur(f func(s *Serve, d time.Duration)) func(*Serve, value) error {
 	}
 }
 
+func sFloat(f func(s *Serve, x float64)) func(*Serve, value) error {
+	return func(s *Serve, v value) error {
+		x, err := v.float()
+		if err == nil && (!(x >= 0) || math.IsInf(x, 1)) {
+			err = fmt.Errorf("config: %s is %v; give a finite number, 0 or more", v.name, x)
+		}
+		if err == nil {
+			f(s, x)
+		}
+		return err
+	}
+}
+
 func sBool(f func(s *Serve, b bool)) func(*Serve, value) error {
 	return func(s *Serve, v value) error {
 		b, err := v.bool()
@@ -124,6 +140,8 @@ var serveKeys = []serveKey{
 
 	{"batching", kBool, "true", "decode requests with equal options together (dynamic batching)", sBool(func(s *Serve, b bool) { s.Batching = b })},
 	{"scheduler", kString, "auto", "how requests share the decoder: continuous (join the running batch at the next step; models in the inplace layout), window (requests within batch_window share one batch) or auto (continuous where the model allows it)", sString(func(s *Serve, x string) { s.Scheduler = strings.ToLower(x) })},
+	{"join_wait_steps", kInt, "8", "continuous scheduler: how many steps a request that arrives while the batch runs may wait, so that arrivals join together (0: join at the next step)", sInt(func(s *Serve, n int) { s.JoinWaitSteps = n })},
+	{"join_ratio", kFloat, "0.3", "continuous scheduler: waiting requests join before join_wait_steps once they number this many times the requests running (0: only join_wait_steps)", sFloat(func(s *Serve, x float64) { s.JoinRatio = x })},
 	{"batch_window", kDuration, "5ms", "how long the first request of a batch waits for others", sDur(func(s *Serve, d time.Duration) { s.BatchWindow = d })},
 	{"max_batch_rows", kInt, "64", "most decoder rows (inputs x beams) of a shared batch", sInt(func(s *Serve, n int) { s.MaxBatchRows = n })},
 	{"max_batches", kInt, "2", "most batches decoded at once", sInt(func(s *Serve, n int) { s.MaxBatches = n })},
@@ -157,6 +175,8 @@ func RegisterServeFlags(fs *flag.FlagSet) {
 		switch k.kind {
 		case kInt:
 			fs.Int(flagName(k.name), 0, usage)
+		case kFloat:
+			fs.Float64(flagName(k.name), 0, usage)
 		case kBool:
 			fs.Bool(flagName(k.name), false, usage)
 		default:

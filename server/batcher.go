@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,13 @@ type BatcherOptions struct {
 	// otherwise, and always the window with Batching off or Config.Engine
 	// set).
 	Scheduler string
+	// JoinWait and JoinRatio are the continuous scheduler's: a job that
+	// arrives while the batch runs waits up to JoinWait steps, or until
+	// the jobs waiting number JoinRatio times those running, so that
+	// arrivals join together (s2s.ContinuousOptions). 0 and 0 join every
+	// job at the next step.
+	JoinWait  int
+	JoinRatio float64
 	// BeforeStep, when set, is called by the continuous scheduler before
 	// each decoder step, with the batch's counts so far (metrics, tests);
 	// it runs on the batch's goroutine and delays every request in it.
@@ -178,6 +186,12 @@ func (o BatcherOptions) Validate() error {
 	}
 	if o.Window < 0 {
 		return fmt.Errorf("server: batch_window is %v; set it to 0 or more", o.Window)
+	}
+	if o.JoinWait < 0 {
+		return fmt.Errorf("server: join_wait_steps is %d; set it to 0 or more", o.JoinWait)
+	}
+	if !(o.JoinRatio >= 0) || math.IsInf(o.JoinRatio, 1) {
+		return fmt.Errorf("server: join_ratio is %v; set it to a finite number, 0 or more", o.JoinRatio)
 	}
 	switch o.Scheduler {
 	case "", SchedulerAuto, SchedulerWindow, SchedulerContinuous:

@@ -52,7 +52,7 @@ func NewContinuousScheduler(g *s2s.Generator, opts BatcherOptions) (*ContinuousS
 		return nil, err
 	}
 	c, err := g.NewContinuous(s2s.ContinuousOptions{MaxRows: opts.MaxBatchRows, MaxWaiting: opts.MaxQueue + opts.MaxConcurrent,
-		BeforeStep: opts.BeforeStep})
+		JoinWait: opts.JoinWait, JoinRatio: opts.JoinRatio, BeforeStep: opts.BeforeStep})
 	if err != nil {
 		return nil, err
 	}

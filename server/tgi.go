@@ -387,7 +387,7 @@ func (s *Server) tgiInfo(w http.ResponseWriter, r *http.Request) {
 			"request_timeout": s.cfg.RequestTimeout.String(),
 		},
 		Batching: map[string]any{
-			"enabled": b.Batching, "scheduler": b.Scheduler, "window": b.Window.String(), "max_batch_rows": b.MaxBatchRows, "max_batches": b.MaxBatches,
+			"enabled": b.Batching, "scheduler": b.Scheduler, "join_wait_steps": b.JoinWait, "join_ratio": b.JoinRatio, "window": b.Window.String(), "max_batch_rows": b.MaxBatchRows, "max_batches": b.MaxBatches,
 		},
 		Defaults: map[string]any{
 			"max_new_tokens": d.MaxNewTokens, "num_beams": d.NumBeams, "do_sample": d.DoSample,

@@ -91,6 +91,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	sc.Batcher = server.BatcherOptions{
 		MaxQueue: cfg.MaxQueue, MaxConcurrent: cfg.MaxConcurrentRequests, MaxBatches: cfg.MaxBatches,
 		MaxBatchRows: cfg.MaxBatchRows, Window: cfg.BatchWindow, Batching: cfg.Batching, Scheduler: cfg.Scheduler,
+		JoinWait: cfg.JoinWaitSteps, JoinRatio: cfg.JoinRatio,
 	}
 	sc.Playground = cfg.Playground
 	sc.Logger = log
@@ -103,7 +104,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return fmt.Errorf("listening on %s: %w; pick another -addr", cfg.Addr, err)
 	}
 	log.Info("serving", "addr", l.Addr().String(), "model", cfg.Model, "name", srv.ModelName(),
-		"batching", cfg.Batching, "scheduler", srv.SchedulerKind(), "batch_window", cfg.BatchWindow, "max_batch_rows", cfg.MaxBatchRows,
+		"batching", cfg.Batching, "scheduler", srv.SchedulerKind(), "join_wait_steps", cfg.JoinWaitSteps, "join_ratio", cfg.JoinRatio, "batch_window", cfg.BatchWindow, "max_batch_rows", cfg.MaxBatchRows,
 		"max_concurrent_requests", cfg.MaxConcurrentRequests, "max_queue", cfg.MaxQueue)
 	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
 
