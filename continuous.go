@@ -143,27 +143,7 @@ func (g *Generator) NewContinuous(opts ContinuousOptions) (*Continuous, error) {
 
 // Generate runs one request over inputs in the batch; see Generator.Generate.
 func (c *Continuous) Generate(ctx context.Context, inputs []string, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
-	if len(inputs) == 0 {
-		return nil, errors.New("s2s: no inputs; pass at least one text")
-	}
-	ids, err := c.g.tok.EncodeBatch(inputs)
-	if err != nil {
-		return nil, fmt.Errorf("s2s: %w", err)
-	}
-	if stream != nil {
-		inner := stream
-		stream = func(ev Event) error {
-			if ev.Output != nil {
-				ev.Output.Input = inputs[ev.Input]
-			}
-			return inner(ev)
-		}
-	}
-	outs, err := c.GenerateIDs(ctx, ids, opts, stream)
-	for i := range outs {
-		outs[i].Input = inputs[i]
-	}
-	return outs, err
+	return c.g.generateTexts(ctx, inputs, opts, stream, c.GenerateIDs)
 }
 
 // GenerateIDs runs one request over tokenized inputs in the batch.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,6 +186,10 @@ func TestContinuousStopsOneRequest(t *testing.T) {
 	if _, err := c.Generate(context.Background(), []string{"x"}, over, nil); !errors.Is(err, s2s.ErrLimit) {
 		t.Fatalf("a request over the limits: %v", err)
 	}
+	// A text over max_input_bytes is refused before it is tokenized, as
+	// by the Generator.
+	_, err = c.Generate(context.Background(), []string{strings.Repeat("x", 1<<20)}, opts, nil)
+	wantLimit(t, err, "max_input_bytes")
 }
 
 func TestContinuousClose(t *testing.T) {

@@ -263,6 +263,14 @@ func (g *Generator) Tokenizer() *tokenizer.Tokenizer { return g.tok }
 // (ONNX Runtime's terminate flag) and returns an error wrapping ctx's
 // cause; when the Generator is closed meanwhile, one wrapping ErrClosed.
 func (g *Generator) Generate(ctx context.Context, inputs []string, opts GenerateOptions, stream StreamFunc) ([]Output, error) {
+	return g.generateTexts(ctx, inputs, opts, stream, g.GenerateIDs)
+}
+
+// generateTexts checks and tokenizes inputs, runs them through run and
+// puts each input's text in its Output (and in the stream's events); it
+// is Generate's body for the Generator and for a Continuous batch.
+func (g *Generator) generateTexts(ctx context.Context, inputs []string, opts GenerateOptions, stream StreamFunc,
+	run func(context.Context, [][]int64, GenerateOptions, StreamFunc) ([]Output, error)) ([]Output, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("s2s: no inputs; pass at least one text")
 	}
@@ -286,7 +294,7 @@ func (g *Generator) Generate(ctx context.Context, inputs []string, opts Generate
 			return inner(ev)
 		}
 	}
-	outs, err := g.GenerateIDs(ctx, ids, opts, stream)
+	outs, err := run(ctx, ids, opts, stream)
 	for i := range outs {
 		outs[i].Input = inputs[i]
 	}
