@@ -258,7 +258,6 @@ func TestContinuousJoinWait(t *testing.T) {
 			for s := range tc.waves {
 				waves[s] = make(chan struct{})
 			}
-			var c *s2s.Continuous
 			copts := tc.copts
 			copts.BeforeStep = func(st s2s.ContinuousStats) {
 				if w, ok := waves[st.Steps]; ok {

@@ -193,9 +193,11 @@ def summarize(case, res, ref) -> dict:
         e2e, lim, situ = sum(res["limit_e2e_ms"]), sum(res["limit_ms"]), sum(res["in_situ_ort_ms"])
         row["overhead"] = (e2e - lim) / e2e
         # The host's own share, from the traced run alone (its calls' time
-        # against its own length; the fastest run is another run).
-        traced = sum(res.get("traced_ms") or res["limit_e2e_ms"])
-        row["situ_overhead"] = (traced - situ) / traced
+        # against its own length; the fastest run is another run). Results
+        # written before traced_ms existed have no such share.
+        if res.get("traced_ms"):
+            traced = sum(res["traced_ms"])
+            row["situ_overhead"] = (traced - situ) / traced
         row["limit_ms"], row["e2e_ms"] = lim, e2e
     return row
 
@@ -214,8 +216,10 @@ def table(rows) -> str:
         # The overhead splits into the host's own time (outside the ORT
         # calls of the generation) and the calls running slower in situ
         # than in the replay.
-        ov = (f"{100 * r['overhead']:.1f}% (L {r['limit_ms']:.0f} of {r['e2e_ms']:.0f} ms; "
-              f"outside ORT {100 * r['situ_overhead']:.1f}%)") if "overhead" in r else ""
+        ov = ""
+        if "overhead" in r:
+            situ = f"; outside ORT {100 * r['situ_overhead']:.1f}%" if "situ_overhead" in r else ""
+            ov = f"{100 * r['overhead']:.1f}% (L {r['limit_ms']:.0f} of {r['e2e_ms']:.0f} ms{situ})"
         lines.append("| " + " | ".join(lead + [
             f"{r['tok_s']:.1f}", f"{r['ms_tok']:.2f}", f"{r['lat50']:.1f}",
             f"{r['lat99']:.1f}", f"{r['rss_mb']:.0f}", f"{r['tokens']}{'' if r['lengths_ok'] else ' (!)'}",

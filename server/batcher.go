@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,11 +186,8 @@ func (o BatcherOptions) Validate() error {
 	if o.Window < 0 {
 		return fmt.Errorf("server: batch_window is %v; set it to 0 or more", o.Window)
 	}
-	if o.JoinWait < 0 {
-		return fmt.Errorf("server: join_wait_steps is %d; set it to 0 or more", o.JoinWait)
-	}
-	if !(o.JoinRatio >= 0) || math.IsInf(o.JoinRatio, 1) {
-		return fmt.Errorf("server: join_ratio is %v; set it to a finite number, 0 or more", o.JoinRatio)
+	if err := (s2s.ContinuousOptions{JoinWait: o.JoinWait, JoinRatio: o.JoinRatio}).Validate(); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	switch o.Scheduler {
 	case "", SchedulerAuto, SchedulerWindow, SchedulerContinuous:
