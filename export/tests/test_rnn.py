@@ -38,12 +38,12 @@ def voc():
     return vocab.Vocab(data.phoneme_set())
 
 
-def tiny_model(voc, seed=0, layers=2):
+def tiny_model(voc, seed=0, layers=2, encoder_layers=2):
     """tiny_model returns an untrained model with small, unequal sizes (so a
     mixed-up axis shows as a shape error)."""
     torch.manual_seed(seed)
     cfg = G2PConfig(voc.source_size, voc.target_size, embed_size=12, encoder_hidden=10, decoder_hidden=14,
-                    decoder_layers=layers, dropout=0.1)
+                    decoder_layers=layers, dropout=0.1, encoder_layers=encoder_layers)
     return G2PModel(cfg).eval()
 
 
@@ -139,8 +139,9 @@ def test_tokenizers(voc, tmp_path):
 
 # ---- model ----
 
-def test_padding_does_not_change_rows(voc):
-    model = tiny_model(voc)
+@pytest.mark.parametrize("encoder_layers", [1, 2])
+def test_padding_does_not_change_rows(voc, encoder_layers):
+    model = tiny_model(voc, encoder_layers=encoder_layers)
     words = ["a", "pronunciation", "cat"]
     src = train.pad([voc.encode_word(w) for w in words], vocab.PAD)
     tgt = torch.tensor([[vocab.BOS, 5, 6, 7]] * 3)
@@ -406,6 +407,33 @@ def test_teacher_forcing_equals_steps(voc):
         for t in range(tgt.size(1)):
             logits, h, c, feed, _ = model.step(tgt[:, t : t + 1], h, c, feed, memory, keys, mmask)
             assert torch.allclose(full[:, t], logits[:, 0], atol=1e-6), t
+
+
+def test_cosine_schedule():
+    args = argparse.Namespace(lr=1e-2, warmup=4, final_lr=0.1)
+    rates = [train.cosine_lr(args, k, 20) for k in range(20)]
+    assert rates[:4] == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2]), "linear warm-up to --lr"
+    assert rates[4] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-3), "from --lr down to --lr times --final-lr"
+    assert all(a > b for a, b in zip(rates[4:], rates[5:])), "the cosine only falls"
+    assert train.cosine_lr(argparse.Namespace(lr=1.0, warmup=0, final_lr=0.0), 0, 1) == pytest.approx(1.0)
+
+
+def test_cosine_resume_gives_the_uninterrupted_run(tmp_path):
+    """With --schedule cosine the rate depends on the planned --epochs, so a
+    run stopped by --max-minutes resumes to the same weights, and --resume
+    refuses another --epochs."""
+    cos = {"schedule": "cosine", "warmup": 2, "encoder_layers": 2}
+    whole = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "whole.pt"), **cos))
+    part = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "part.pt"), max_minutes=1e-6, **cos))
+    assert part["summary"]["epochs_run"] == 1 and part["summary"]["stopped_by"] == "max-minutes"
+    rest = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "part.pt"), resume=True, **cos))
+    sw, sr = whole["model"].state_dict(), rest["model"].state_dict()
+    assert any(k.startswith("fwd_upper.") for k in sw), "two encoder layers"
+    assert all(torch.equal(sw[k], sr[k]) for k in sw)
+    lrs = [h["lr"] for h in whole["summary"]["history"]]
+    assert lrs == [h["lr"] for h in rest["summary"]["history"]] and lrs[0] > lrs[1] > lrs[2]
+    with pytest.raises(ExportError, match="--epochs 3.*this run has 4"):
+        train.train(_train_args(tmp_path, epochs=4, checkpoint=str(tmp_path / "part.pt"), resume=True, **cos))
 
 
 def test_training_stops_at_max_minutes(tmp_path):

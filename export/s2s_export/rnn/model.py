@@ -46,6 +46,7 @@ class G2PConfig:
     decoder_hidden: int = 192
     decoder_layers: int = 1
     dropout: float = 0.2
+    encoder_layers: int = 1  # bidirectional layers; each upper one reads both directions of the one below
     pad_token_id: int = 0
     eos_token_id: int = 1
     decoder_start_token_id: int = 3
@@ -74,6 +75,8 @@ class G2PModel(nn.Module):
         self.src_embed = nn.Embedding(cfg.source_vocab_size, cfg.embed_size, padding_idx=cfg.pad_token_id)
         self.fwd = nn.LSTM(cfg.embed_size, E, batch_first=True)
         self.bwd = nn.LSTM(cfg.embed_size, E, batch_first=True)
+        self.fwd_upper = nn.ModuleList([nn.LSTM(2 * E, E, batch_first=True) for _ in range(cfg.encoder_layers - 1)])
+        self.bwd_upper = nn.ModuleList([nn.LSTM(2 * E, E, batch_first=True) for _ in range(cfg.encoder_layers - 1)])
         self.bridge_h = nn.Linear(2 * E, L * H)
         self.bridge_c = nn.Linear(2 * E, L * H)
         self.key_proj = nn.Linear(2 * E, H, bias=False)  # Luong general: score = h_t . (W_a h_s)
@@ -97,10 +100,9 @@ class G2PModel(nn.Module):
         # Explicit zero initial states whose batch size is traced from the
         # input, so the exported LSTM works for any batch size.
         zeros = x.new_zeros((1, x.size(0), cfg.encoder_hidden))
-        fwd, _ = self.fwd(x, (zeros, zeros))
-        rev_x = torch.gather(x, 1, rev.unsqueeze(2).expand(-1, -1, x.size(2)))
-        bwd_rev, _ = self.bwd(rev_x, (zeros, zeros))
-        bwd = torch.gather(bwd_rev, 1, rev.unsqueeze(2).expand(-1, -1, bwd_rev.size(2)))
+        fwd, bwd = self._bidirectional(self.fwd, self.bwd, x, rev, zeros)
+        for fwd_lstm, bwd_lstm in zip(self.fwd_upper, self.bwd_upper):
+            fwd, bwd = self._bidirectional(fwd_lstm, bwd_lstm, self.drop(torch.cat([fwd, bwd], dim=2)), rev, zeros)
         memory = torch.cat([fwd, bwd], dim=2) * mask.unsqueeze(2)
         last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, fwd.size(2))
         fwd_last = torch.gather(fwd, 1, last).squeeze(1)
@@ -111,6 +113,17 @@ class G2PModel(nn.Module):
         keys = self.key_proj(memory)
         init_feed = torch.zeros_like(init_h[:, 0])
         return memory, keys, mask, init_h, init_c, init_feed
+
+    @staticmethod
+    def _bidirectional(fwd_lstm, bwd_lstm, x, rev, zeros):
+        """_bidirectional runs one bidirectional layer over x [B,S,in]: the
+        backward LSTM reads each row reversed within its length (rev, a
+        gather index); it returns (forward states, backward states), each [B,S,E]."""
+        fwd, _ = fwd_lstm(x, (zeros, zeros))
+        rev_x = torch.gather(x, 1, rev.unsqueeze(2).expand(-1, -1, x.size(2)))
+        bwd_rev, _ = bwd_lstm(rev_x, (zeros, zeros))
+        bwd = torch.gather(bwd_rev, 1, rev.unsqueeze(2).expand(-1, -1, bwd_rev.size(2)))
+        return fwd, bwd
 
     def step(self, input_ids, h, c, feed, memory, memory_keys, memory_mask):
         """step runs one decoder step; it returns (logits [B,1,V], next_h, next_c, next_feed, attention)."""

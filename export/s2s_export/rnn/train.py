@@ -43,13 +43,18 @@ DEFAULTS = {
     "encoder_hidden": 256,
     "decoder_hidden": 256,
     "decoder_layers": 1,
+    "encoder_layers": 1,
     "dropout": 0.25,
+    "schedule": "exp",
+    "warmup": 0,
+    "final_lr": 0.01,
 }
 
 # RUN_ARGS are the arguments that define a run: --resume refuses a checkpoint
 # written with other values (--epochs, --max-minutes and --patience may change).
 RUN_ARGS = ("seed", "batch_size", "lr", "decay_from", "decay", "threads", "embed_size", "encoder_hidden",
-            "decoder_hidden", "decoder_layers", "dropout", "limit", "label_smoothing", "average", "all_prons")
+            "decoder_hidden", "decoder_layers", "dropout", "limit", "label_smoothing", "average", "all_prons",
+            "encoder_layers", "schedule", "warmup", "final_lr")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"multiply the learning rate by --decay each epoch after this one (default {DEFAULTS['decay_from']})")
     p.add_argument("--decay", type=float, default=DEFAULTS["decay"],
                    help=f"learning-rate factor per epoch after --decay-from (default {DEFAULTS['decay']:g})")
+    p.add_argument("--schedule", choices=("exp", "cosine"), default=DEFAULTS["schedule"],
+                   help="learning-rate schedule: exp, the rate times --decay each epoch after --decay-from; cosine, a linear "
+                        "warm-up over --warmup batches, then a cosine from --lr down to --lr times --final-lr at the end "
+                        "of --epochs (per batch; --epochs may then not change on --resume) (default exp)")
+    p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"], help="cosine: warm-up batches (default 0)")
+    p.add_argument("--final-lr", type=float, default=DEFAULTS["final_lr"],
+                   help=f"cosine: the last rate as a share of --lr (default {DEFAULTS['final_lr']:g})")
     p.add_argument("--max-minutes", type=float, default=DEFAULTS["max_minutes"],
                    help=f"stop before an epoch that would end past this many minutes of training (default {DEFAULTS['max_minutes']:g}; 0: no limit)")
     p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
@@ -70,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=DEFAULTS["threads"],
                    help=f"torch threads (default {DEFAULTS['threads']}: the small matrices gain little from a second thread, and lose much when it is shared)")
     for name, what in (("embed-size", "embedding size"), ("encoder-hidden", "encoder LSTM size per direction"),
-                       ("decoder-hidden", "decoder LSTM size"), ("decoder-layers", "decoder LSTM layers")):
+                       ("decoder-hidden", "decoder LSTM size"), ("decoder-layers", "decoder LSTM layers"),
+                       ("encoder-layers", "bidirectional encoder layers")):
         key = name.replace("-", "_")
         p.add_argument(f"--{name}", type=int, default=DEFAULTS[key], help=f"{what} (default {DEFAULTS[key]})")
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"], help=f"dropout (default {DEFAULTS['dropout']:g})")
@@ -96,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     export.check_out(out, args.force)
-    for name in ("epochs", "batch_size", "threads", "embed_size", "encoder_hidden", "decoder_hidden", "decoder_layers", "average"):
+    for name in ("epochs", "batch_size", "threads", "embed_size", "encoder_hidden", "decoder_hidden", "decoder_layers",
+                 "encoder_layers", "average"):
         if getattr(args, name) < 1:
             raise ExportError(f"--{name.replace('_', '-')} is {getattr(args, name)}; set it to 1 or more")
     if not 0 <= args.dropout < 1:
@@ -105,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError(f"--label-smoothing is {args.label_smoothing}; set it in [0, 1)")
     if not 0 < args.decay <= 1 or not args.lr > 0:
         raise ExportError(f"--lr {args.lr:g} / --decay {args.decay:g}: the rate must be above 0 and the decay in (0, 1]")
+    if args.warmup < 0 or not 0 <= args.final_lr <= 1:
+        raise ExportError(f"--warmup {args.warmup} / --final-lr {args.final_lr:g}: set --warmup to 0 or more and --final-lr in [0, 1]")
     result = train(args)
     export.export(result["model"], result["vocab"], out, force=args.force, training=result["summary"],
                   test=result["splits"]["test"], atol=args.atol, keep_failed=True)
@@ -217,6 +233,18 @@ def greedy_ids(model, words_ids: list[list[int]], max_new_tokens: int, batch_siz
     return out
 
 
+def cosine_lr(args: argparse.Namespace, step: int, total_steps: int) -> float:
+    """cosine_lr is the rate of batch step (0-based) of total_steps: a linear
+    warm-up to --lr over --warmup batches, then a cosine down to --lr times
+    --final-lr at the last batch."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    span = max(1, total_steps - args.warmup - 1)
+    t = min(1.0, (step - args.warmup) / span)
+    floor = args.lr * args.final_lr
+    return floor + (args.lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def checkpoint_path(args: argparse.Namespace) -> Path:
     """checkpoint_path returns --checkpoint, or build/g2p-train/<OUT_DIR name>.pt."""
     if args.checkpoint:
@@ -248,8 +276,9 @@ def _load_checkpoint(path: Path, args: argparse.Namespace) -> dict:
         raise ExportError(f"--resume: cannot read {path} ({e}); delete it and start again without --resume") from e
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ExportError(f"--resume: {path} is not a g2p-train checkpoint; pass the file g2p-train wrote")
-    for k in RUN_ARGS:
-        if ck["run"].get(k) != getattr(args, k):
+    keys = RUN_ARGS + (("epochs",) if args.schedule == "cosine" else ())
+    for k in keys:
+        if ck["run"].get(k, DEFAULTS.get(k)) != getattr(args, k):
             raise ExportError(f"--resume: {path} was written with --{k.replace('_', '-')} {ck['run'].get(k)!r}, "
                               f"this run has {getattr(args, k)!r}; pass the same value or start again without --resume")
     return ck
@@ -311,7 +340,7 @@ def train(args: argparse.Namespace) -> dict:
     cfg = G2PConfig(
         source_vocab_size=voc.source_size, target_vocab_size=voc.target_size, embed_size=args.embed_size,
         encoder_hidden=args.encoder_hidden, decoder_hidden=args.decoder_hidden, decoder_layers=args.decoder_layers,
-        dropout=args.dropout, pad_token_id=vocab.PAD, eos_token_id=vocab.EOS, decoder_start_token_id=vocab.BOS,
+        dropout=args.dropout, encoder_layers=args.encoder_layers, pad_token_id=vocab.PAD, eos_token_id=vocab.EOS, decoder_start_token_id=vocab.BOS,
     )
     model = G2PModel(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -352,16 +381,19 @@ def train(args: argparse.Namespace) -> dict:
         if bad_epochs >= args.patience:
             stopped = "patience"
             break
-        lr = args.lr * args.decay ** max(0, epoch - args.decay_from)
-        for g in opt.param_groups:
-            g["lr"] = lr
         model.train()
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         bs = batches(pairs, args.batch_size, gen)
+        lr = args.lr * args.decay ** max(0, epoch - args.decay_from)
+        total_steps = args.epochs * len(bs)  # every epoch has the same number of batches
         bar = Progress(len(bs), f"epoch {epoch}/{args.epochs}", args.progress)
         t0 = time.monotonic()
         total_loss, total_tokens = 0.0, 0
-        for idx in bs:
+        for k, idx in enumerate(bs):
+            if args.schedule == "cosine":
+                lr = cosine_lr(args, (epoch - 1) * len(bs) + k, total_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
             src = pad([pairs[j][0] for j in idx], vocab.PAD)
             tgt_in = pad([[vocab.BOS] + pairs[j][1] for j in idx], vocab.PAD)
             tgt_out = pad([pairs[j][1] + [vocab.EOS] for j in idx], vocab.PAD)
@@ -394,7 +426,7 @@ def train(args: argparse.Namespace) -> dict:
             if bad_epochs >= args.patience:
                 print(f"no better dev WER for {bad_epochs} epochs; stopping", file=sys.stderr)
         _save_checkpoint(ck_path, {
-            "format": CHECKPOINT_FORMAT, "run": {k: getattr(args, k) for k in RUN_ARGS}, "model": model.state_dict(),
+            "format": CHECKPOINT_FORMAT, "run": {k: getattr(args, k) for k in RUN_ARGS + ("epochs",)}, "model": model.state_dict(),
             "opt": opt.state_dict(), "rng": torch.get_rng_state(), "best": best, "history": history, "recent": recent,
             "bad_epochs": bad_epochs, "seconds": elapsed(), "resumed_at": resumed_at,
         })
@@ -424,6 +456,7 @@ def train(args: argparse.Namespace) -> dict:
         "seed": args.seed, "epochs_run": len(history), "max_epochs": args.epochs, "best_epoch": best["epoch"],
         "kept": kept, "averaged": averaged, "stopped_by": stopped, "resumed_after_epochs": resumed_at,
         "batch_size": args.batch_size, "lr": args.lr, "decay_from": args.decay_from, "decay": args.decay,
+        "schedule": args.schedule, "warmup": args.warmup, "final_lr": args.final_lr, "encoder_layers": args.encoder_layers,
         "patience": args.patience, "threads": args.threads, "dropout": args.dropout,
         "label_smoothing": args.label_smoothing, "average": args.average, "all_prons": args.all_prons,
         "train_words": len(train_entries), "train_pairs": len(pairs), "dev_words": len(dev), "test_words": len(splits["test"]),
