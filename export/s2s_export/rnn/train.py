@@ -1,6 +1,6 @@
 """train is `g2p-train`: it trains the G2P model on CMUdict with teacher
 forcing (every pronunciation of a training word is a training pair; label
-smoothing; an exponentially decaying learning rate) and early stopping on the
+smoothing; a warmed-up cosine learning-rate schedule, or an exponential decay) and early stopping on the
 dev split, averages the weights of the last epochs, keeps the average or the
 best epoch (whichever has the lower dev WER) and exports it to an s2s model
 directory (export.export) with the test split beside it.
@@ -28,25 +28,25 @@ from ..errors import ExportError
 from . import data, vocab
 
 DEFAULTS = {
-    "epochs": 12,
+    "epochs": 26,
     "decay_from": 2,
     "decay": 0.78,
     "seed": 1,
-    "batch_size": 64,
+    "batch_size": 256,
     "lr": 2e-3,
     "patience": 3,
     "threads": 1,
     "max_minutes": 100.0,
     "label_smoothing": 0.1,
-    "average": 4,
+    "average": 5,
     "embed_size": 64,
     "encoder_hidden": 256,
     "decoder_hidden": 256,
     "decoder_layers": 1,
     "encoder_layers": 1,
-    "dropout": 0.25,
-    "schedule": "exp",
-    "warmup": 0,
+    "dropout": 0.2,
+    "schedule": "cosine",
+    "warmup": 200,
     "final_lr": 0.01,
 }
 
@@ -71,8 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=("exp", "cosine"), default=DEFAULTS["schedule"],
                    help="learning-rate schedule: exp, the rate times --decay each epoch after --decay-from; cosine, a linear "
                         "warm-up over --warmup batches, then a cosine from --lr down to --lr times --final-lr at the end "
-                        "of --epochs (per batch; --epochs may then not change on --resume) (default exp)")
-    p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"], help="cosine: warm-up batches (default 0)")
+                        "of --epochs (per batch; --epochs may then not change on --resume) (default cosine)")
+    p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"], help=f"cosine: warm-up batches (default {DEFAULTS['warmup']})")
     p.add_argument("--final-lr", type=float, default=DEFAULTS["final_lr"],
                    help=f"cosine: the last rate as a share of --lr (default {DEFAULTS['final_lr']:g})")
     p.add_argument("--max-minutes", type=float, default=DEFAULTS["max_minutes"],
