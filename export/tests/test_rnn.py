@@ -366,18 +366,19 @@ def test_resume_gives_the_uninterrupted_run(tmp_path):
     """A run stopped after epoch 2 and resumed to epoch 3 ends with the
     weights, history and kept model of a run that went to epoch 3 at once
     (the checkpoint holds the optimizer, the random generator, the best and
-    the recent epochs)."""
-    whole = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "whole.pt")))
-    part = train.train(_train_args(tmp_path, epochs=2, checkpoint=str(tmp_path / "part.pt")))
+    the recent epochs). The exponential schedule lets --epochs grow on resume."""
+    exp = {"schedule": "exp"}
+    whole = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "whole.pt"), **exp))
+    part = train.train(_train_args(tmp_path, epochs=2, checkpoint=str(tmp_path / "part.pt"), **exp))
     assert part["summary"]["epochs_run"] == 2
-    rest = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "part.pt"), resume=True))
+    rest = train.train(_train_args(tmp_path, epochs=3, checkpoint=str(tmp_path / "part.pt"), resume=True, **exp))
     sw, sr = whole["model"].state_dict(), rest["model"].state_dict()
     assert all(torch.equal(sw[k], sr[k]) for k in sw)
     hw, hr = whole["summary"]["history"], rest["summary"]["history"]
     assert [(h["loss"], h["dev_wer"], h["dev_per"], h["lr"]) for h in hw] == [(h["loss"], h["dev_wer"], h["dev_per"], h["lr"]) for h in hr]
     assert rest["summary"]["kept"] == whole["summary"]["kept"] and rest["summary"]["resumed_after_epochs"] == [2]
-    with pytest.raises(ExportError, match="--dropout 0.25.*this run has 0.3"):
-        train.train(_train_args(tmp_path, epochs=4, checkpoint=str(tmp_path / "part.pt"), resume=True, dropout=0.3))
+    with pytest.raises(ExportError, match="--dropout 0.2.*this run has 0.3"):
+        train.train(_train_args(tmp_path, epochs=4, checkpoint=str(tmp_path / "part.pt"), resume=True, dropout=0.3, **exp))
     with pytest.raises(ExportError, match="no checkpoint"):
         train.train(_train_args(tmp_path, checkpoint=str(tmp_path / "none.pt"), resume=True))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")

@@ -51,10 +51,15 @@ DEFAULTS = {
 }
 
 # RUN_ARGS are the arguments that define a run: --resume refuses a checkpoint
-# written with other values (--epochs, --max-minutes and --patience may change).
+# written with other values (--max-minutes and --patience may change, and
+# --epochs unless the schedule is cosine, whose rates depend on it).
 RUN_ARGS = ("seed", "batch_size", "lr", "decay_from", "decay", "threads", "embed_size", "encoder_hidden",
             "decoder_hidden", "decoder_layers", "dropout", "limit", "label_smoothing", "average", "all_prons",
             "encoder_layers", "schedule", "warmup", "final_lr")
+
+# EARLIER_RUN holds what checkpoints written before a run argument existed
+# were trained with (not today's defaults): one encoder layer, the exponential schedule.
+EARLIER_RUN = {"encoder_layers": 1, "schedule": "exp", "warmup": 0, "final_lr": 0.01}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -278,8 +283,9 @@ def _load_checkpoint(path: Path, args: argparse.Namespace) -> dict:
         raise ExportError(f"--resume: {path} is not a g2p-train checkpoint; pass the file g2p-train wrote")
     keys = RUN_ARGS + (("epochs",) if args.schedule == "cosine" else ())
     for k in keys:
-        if ck["run"].get(k, DEFAULTS.get(k)) != getattr(args, k):
-            raise ExportError(f"--resume: {path} was written with --{k.replace('_', '-')} {ck['run'].get(k)!r}, "
+        was = ck["run"].get(k, EARLIER_RUN.get(k))
+        if was != getattr(args, k):
+            raise ExportError(f"--resume: {path} was written with --{k.replace('_', '-')} {was!r}, "
                               f"this run has {getattr(args, k)!r}; pass the same value or start again without --resume")
     return ck
 
