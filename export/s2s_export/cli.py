@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "g2p-check": (g2p_export.add_check_arguments, g2p_export.run_check),
     "g2p-eval": (g2p_evaluate.add_eval_arguments, g2p_evaluate.run_eval),
     "g2p-reference": (g2p_evaluate.add_reference_arguments, g2p_evaluate.run_reference),
+    "g2p-split": (g2p_evaluate.add_split_arguments, g2p_evaluate.run_split),
     "tiny": (tiny.add_arguments, tiny.run),
     "tiny-tokenizers": (tiny.add_tokenizer_arguments, tiny.run_tokenizers),
     "goldens": (goldens.add_arguments, goldens.run),

@@ -486,6 +486,15 @@ def test_shipped_test_split_is_the_current_split():
     assert data.read_tsv(SHIPPED / "test.tsv") == data.split(data.load())["test"]
 
 
+def test_g2p_split_writes_the_split(tmp_path):
+    """g2p-split writes what g2p-train writes as test.tsv, for any split (dev for g2p-eval -words)."""
+    assert cli.main(["g2p-split", "test", str(tmp_path / "test.tsv")]) == 0
+    assert (tmp_path / "test.tsv").read_bytes() == (SHIPPED / "test.tsv").read_bytes()
+    assert cli.main(["g2p-split", "dev", str(tmp_path / "dev.tsv")]) == 0
+    dev = data.read_tsv(tmp_path / "dev.tsv")
+    assert dev == data.split(data.load())["dev"] and {data.split_of(e.word) for e in dev} == {"dev"}
+
+
 def test_shipped_reference_decodes_are_the_models():
     """The committed reference decodes are what the shipped weights produce
     (a sample of 40 re-decoded here) and cover 200 test words."""

@@ -104,6 +104,22 @@ def run_eval(args) -> int:
     return 0
 
 
+def add_split_arguments(p) -> None:
+    """add_split_arguments declares the arguments of `g2p-split`."""
+    p.add_argument("split", choices=("train", "dev", "test"), help="which split of the hash split (s2s_export.rnn.data)")
+    p.add_argument("out", metavar="OUT_TSV", help="file to write: word<TAB>pron | pron lines, stress removed (g2p-eval -words reads it)")
+
+
+def run_split(args) -> int:
+    """run_split writes one split's words and pronunciations (e.g. dev, for g2p-eval -words)."""
+    from . import data
+
+    entries = data.split(data.load())[args.split]
+    data.write_tsv(entries, args.out)
+    print(f"{args.out}: {len(entries)} {args.split} words")
+    return 0
+
+
 REFERENCE_FILE = "reference-decodes.jsonl"
 TOKENIZER_CASES_FILE = "tokenizer-cases.jsonl"
 

@@ -34,7 +34,7 @@ DEFAULTS = {
     "seed": 1,
     "batch_size": 256,
     "lr": 2e-3,
-    "patience": 3,
+    "patience": 10,
     "threads": 1,
     "max_minutes": 100.0,
     "label_smoothing": 0.1,
