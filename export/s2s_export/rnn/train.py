@@ -28,7 +28,7 @@ from ..errors import ExportError
 from . import data, vocab
 
 DEFAULTS = {
-    "epochs": 26,
+    "epochs": 38,
     "decay_from": 2,
     "decay": 0.78,
     "seed": 1,
@@ -36,7 +36,7 @@ DEFAULTS = {
     "lr": 2e-3,
     "patience": 10,
     "threads": 1,
-    "max_minutes": 100.0,
+    "max_minutes": 130.0,
     "label_smoothing": 0.1,
     "average": 5,
     "embed_size": 64,
