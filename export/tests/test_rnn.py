@@ -493,6 +493,7 @@ def test_g2p_split_writes_the_split(tmp_path):
     assert cli.main(["g2p-split", "dev", str(tmp_path / "dev.tsv")]) == 0
     dev = data.read_tsv(tmp_path / "dev.tsv")
     assert dev == data.split(data.load())["dev"] and {data.split_of(e.word) for e in dev} == {"dev"}
+    assert cli.main(["g2p-split", "dev", str(tmp_path / "missing" / "dev.tsv")]) == 1  # an error naming the file, not a traceback
 
 
 def test_shipped_reference_decodes_are_the_models():

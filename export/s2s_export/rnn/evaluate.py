@@ -6,6 +6,8 @@ the summed lengths of those references).
 
 from __future__ import annotations
 
+from . import data  # stdlib only, like this module's top level (bench/g2p_peers.py imports it without torch)
+
 # MAX_LENGTH is generation_config.json's max_length: the decoder start token
 # plus up to 39 generated tokens, </s> included (the longest CMUdict
 # pronunciation has 28 phonemes).
@@ -106,16 +108,19 @@ def run_eval(args) -> int:
 
 def add_split_arguments(p) -> None:
     """add_split_arguments declares the arguments of `g2p-split`."""
-    p.add_argument("split", choices=("train", "dev", "test"), help="which split of the hash split (s2s_export.rnn.data)")
+    p.add_argument("split", choices=data.SPLITS, help="which split of the hash split (s2s_export.rnn.data)")
     p.add_argument("out", metavar="OUT_TSV", help="file to write: word<TAB>pron | pron lines, stress removed (g2p-eval -words reads it)")
 
 
 def run_split(args) -> int:
     """run_split writes one split's words and pronunciations (e.g. dev, for g2p-eval -words)."""
-    from . import data
+    from ..errors import ExportError
 
     entries = data.split(data.load())[args.split]
-    data.write_tsv(entries, args.out)
+    try:
+        data.write_tsv(entries, args.out)
+    except OSError as e:
+        raise ExportError(f"cannot write {args.out}: {e.strerror}; pass a file in an existing, writable directory") from None
     print(f"{args.out}: {len(entries)} {args.split} words")
     return 0
 
