@@ -163,13 +163,18 @@ func TestQueueFull(t *testing.T) {
 		c.RetryAfter = 3 * time.Second
 	})
 	done := make(chan int, 3)
-	for range 3 {
+	send := func() {
 		go func() {
 			status, _, _ := ts.post(t, "/generate", map[string]any{"inputs": "wait", "parameters": map[string]any{"max_new_tokens": 3}})
 			done <- status
 		}()
 	}
+	// The first must be running before the other two arrive: three at once
+	// could find it still queued, and the third would be refused.
+	send()
 	<-eng.started
+	send()
+	send()
 	deadline := time.Now().Add(10 * time.Second)
 	for ts.Scheduler().Load().Queued < 2 {
 		if time.Now().After(deadline) {
