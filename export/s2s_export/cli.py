@@ -72,11 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """main parses argv, runs the chosen subcommand and returns its exit status.
 
-    An ExportError is printed as one line on stderr and gives status 1.
+    An ExportError, or an OSError on a named file (a missing directory, no
+    permission, a full disk), is printed as one line on stderr and gives
+    status 1.
     """
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except ExportError as e:
         print(f"s2s_export {args.command}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if e.filename is None:
+            raise
+        print(f"s2s_export {args.command}: {e.filename}: {e.strerror or e}; check that the path exists and is writable",
+              file=sys.stderr)
         return 1

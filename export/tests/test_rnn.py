@@ -496,6 +496,14 @@ def test_g2p_split_writes_the_split(tmp_path):
     assert cli.main(["g2p-split", "dev", str(tmp_path / "missing" / "dev.tsv")]) == 1  # an error naming the file, not a traceback
 
 
+def test_unwritable_output_is_one_line(tmp_path, capsys):
+    """A command whose output path cannot be written exits 1 with one line naming the file, not a traceback."""
+    missing = tmp_path / "missing" / "reference.jsonl"
+    assert cli.main(["g2p-reference", str(SHIPPED), "-n", "1", "--out", str(missing)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(missing) in err and "g2p-reference" in err, err
+
+
 def test_shipped_reference_decodes_are_the_models():
     """The committed reference decodes are what the shipped weights produce
     (a sample of 40 re-decoded here) and cover 200 test words."""
