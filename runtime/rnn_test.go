@@ -41,20 +41,32 @@ func TestRNNLayout(t *testing.T) {
 		t.Errorf("encoder outputs run: %v", outs)
 	}
 	// memory holds both directions of the bidirectional encoder: its last
-	// axis is static, twice config.json's encoder_hidden.
+	// axis is static, twice config.json's encoder_hidden (an ensemble's
+	// memory is its members' side by side: twice their sum).
+	type sizes struct {
+		EncoderHidden int64 `json:"encoder_hidden"`
+	}
 	var cfg struct {
 		Model struct {
-			EncoderHidden int64 `json:"encoder_hidden"`
+			sizes
+			Members []sizes `json:"members"`
 		} `json:"model"`
 	}
 	data, err := os.ReadFile(filepath.Join(man.Dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Model.EncoderHidden <= 0 {
-		t.Fatalf("config.json gives no model.encoder_hidden: %v", err)
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("config.json: %v", err)
 	}
-	want := 2 * cfg.Model.EncoderHidden
+	hidden := cfg.Model.EncoderHidden
+	for _, m := range cfg.Model.Members {
+		hidden += m.EncoderHidden
+	}
+	if hidden <= 0 {
+		t.Fatalf("config.json gives no model.encoder_hidden (nor members' encoder_hidden)")
+	}
+	want := 2 * hidden
 	for _, e := range rl.encOut {
 		if e.name == "memory" && (len(e.dims) != 3 || e.dims[2] != want) {
 			t.Errorf("memory dims %v, want [-1 -1 %d]", e.dims, want)

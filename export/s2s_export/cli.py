@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[AddArguments, Run]] = {
     "g2p-train": (g2p_train.add_arguments, g2p_train.run),
     "g2p-export": (g2p_export.add_export_arguments, g2p_export.run_export),
     "g2p-check": (g2p_export.add_check_arguments, g2p_export.run_check),
+    "g2p-ensemble": (g2p_export.add_ensemble_arguments, g2p_export.run_ensemble),
     "g2p-eval": (g2p_evaluate.add_eval_arguments, g2p_evaluate.run_eval),
     "g2p-reference": (g2p_evaluate.add_reference_arguments, g2p_evaluate.run_reference),
     "g2p-split": (g2p_evaluate.add_split_arguments, g2p_evaluate.run_split),

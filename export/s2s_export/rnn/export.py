@@ -8,7 +8,8 @@ host, and checks it:
                              next_c, next_feed, attention
     tokenizer.json           characters in (vocab.source_tokenizer)
     tokenizer_target.json    phonemes out (vocab.target_tokenizer)
-    config.json              the model's hyperparameters (G2PConfig)
+    config.json              the model's hyperparameters (G2PConfig; an
+                             ensemble's members, ensemble.py)
     generation_config.json   max_length 40 and the special ids
     s2s.json                 the manifest, with the decoder's "states"
     training.json            how it was trained (g2p-train only)
@@ -93,13 +94,63 @@ def run_export(args: argparse.Namespace) -> int:
     if src.resolve() == out.resolve():
         raise ExportError(f"{out} is the source directory; write to another directory")
     model, voc, _ = load_model(src)
-    extra = {}
+    extra = {"float16": weights_dtype(src) == "float16"}
     if (src / "training.json").is_file():
         extra["training"] = json.loads((src / "training.json").read_text())
     if (src / "test.tsv").is_file():
         extra["test"] = data.read_tsv(src / "test.tsv")
     export(model, voc, out, force=args.force, opset=args.opset, atol=args.atol, **extra)
     print(f"wrote {out}")
+    return 0
+
+
+def add_ensemble_arguments(p: argparse.ArgumentParser) -> None:
+    """add_ensemble_arguments declares the arguments of `g2p-ensemble`."""
+    p.add_argument("out", metavar="OUT_DIR", help="model directory to write")
+    p.add_argument("members", metavar="MODEL_DIR", nargs="+", help="g2p model directories (at least 2; one ensemble's members)")
+    p.add_argument("--float16", action="store_true",
+                   help="store the weights as float16 (half the size; computed in float32, self-checked as stored)")
+    p.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}; 17 or more)")
+    p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"self-check tolerance (default {DEFAULT_ATOL:g})")
+
+
+def run_ensemble(args: argparse.Namespace) -> int:
+    """run_ensemble writes one model that averages the members' probabilities at every step, self-checked."""
+    from .ensemble import combine
+
+    out = Path(args.out)
+    dirs = [Path(m) for m in args.members]
+    if len(dirs) < 2:
+        raise ExportError(f"g2p-ensemble needs at least 2 model directories, got {len(dirs)}")
+    if any(d.resolve() == out.resolve() for d in dirs):
+        raise ExportError(f"{out} is one of the members; write to another directory")
+    models, vocs = [], []
+    for d in dirs:
+        model, voc, _ = load_model(d)
+        if getattr(model, "members", None) is not None:
+            raise ExportError(f"{d} is an ensemble already; pass its members' directories")
+        models.append(model)
+        vocs.append(voc)
+    for d in dirs[1:]:
+        for f in (SOURCE_TOKENIZER, TARGET_TOKENIZER):
+            if (d / f).read_bytes() != (dirs[0] / f).read_bytes():
+                raise ExportError(f"{d / f} differs from {dirs[0] / f}; the members must share their tokenizers")
+    training = {"ensemble_of": [str(d) for d in dirs], "members": []}
+    test = None
+    for d in dirs:
+        rec = json.loads((d / "training.json").read_text()) if (d / "training.json").is_file() else None
+        training["members"].append(rec)
+        if (d / "test.tsv").is_file():
+            words = data.read_tsv(d / "test.tsv")
+            if test is not None and words != test:
+                raise ExportError(f"{d / 'test.tsv'} differs from the other members'; they must share the split")
+            test = words
+    if test is not None:
+        training["test_words"] = len(test)
+    export(combine(models), vocs[0], out, force=args.force, opset=args.opset, atol=args.atol, training=training,
+           test=test, float16=args.float16)
+    print(f"wrote {out}: an ensemble of {len(dirs)}" + (", float16 weights" if args.float16 else ""))
     return 0
 
 
@@ -247,9 +298,10 @@ def manifest(model) -> dict:
     }
 
 
-def config_json(model) -> dict:
+def config_json(model, float16: bool = False) -> dict:
     """config_json returns config.json: the hyperparameters and what the model is."""
     cfg = model.cfg
+    members = getattr(model, "members", None)
     return {
         "model_type": MODEL_TYPE,
         "architecture": "rnn",
@@ -260,8 +312,45 @@ def config_json(model) -> dict:
         "pad_token_id": cfg.pad_token_id,
         "eos_token_id": cfg.eos_token_id,
         "decoder_start_token_id": cfg.decoder_start_token_id,
-        "model": cfg.to_dict(),
+        "ensemble": len(members) if members is not None else 1,
+        "weights_dtype": "float16" if float16 else "float32",
+        "model": model.config_dict() if members is not None else cfg.to_dict(),
     }
+
+
+def weights_dtype(d: Path) -> str:
+    """weights_dtype returns how d's graphs store the weights (config.json's
+    weights_dtype; float32 for directories written before it existed)."""
+    return json.loads((d / "config.json").read_text()).get("weights_dtype", "float32")
+
+
+def store_float16(path: Path) -> None:
+    """store_float16 rewrites a graph so that its weights (the model.*
+    initializers) are stored as float16, each read through a Cast to
+    float32: half the size, and the same computation as float32 weights
+    that were rounded to float16 first (ensemble.round_to_float16)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = onnx.load(str(path))
+    renamed = {}
+    casts = []
+    for init in g.graph.initializer:
+        if init.name.startswith("model.") and init.data_type == TensorProto.FLOAT:
+            half = numpy_helper.to_array(init).astype("float16")
+            init.CopyFrom(numpy_helper.from_array(half, init.name))
+            renamed[init.name] = init.name + "/float32"
+            casts.append(helper.make_node("Cast", [init.name], [renamed[init.name]], to=TensorProto.FLOAT,
+                                          name=init.name + "/cast"))
+    for node in g.graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    nodes = casts + list(g.graph.node)
+    del g.graph.node[:]
+    g.graph.node.extend(nodes)
+    onnx.checker.check_model(g)
+    onnx.save(g, str(path))
 
 
 def generation_config_json(model, num_beams: int = 1) -> dict:
@@ -281,11 +370,20 @@ def _write_json(path: Path, obj) -> None:
 
 
 def write_directory(model, voc, dest: Path, opset: int = DEFAULT_OPSET, training: dict | None = None,
-                    test: list | None = None) -> None:
-    """write_directory writes every file of the model directory into dest (no check)."""
+                    test: list | None = None, float16: bool = False) -> None:
+    """write_directory writes every file of the model directory into dest
+    (no check). With float16 the model's weights are rounded to float16 in
+    place and the graphs store them so."""
+    if float16:
+        from .ensemble import round_to_float16
+
+        round_to_float16(model)
     export_graphs(model, voc, dest, opset)
+    if float16:
+        for f in (ENCODER_FILE, DECODER_FILE):
+            store_float16(dest / f)
     voc.save(dest, SOURCE_TOKENIZER, TARGET_TOKENIZER)
-    _write_json(dest / "config.json", config_json(model))
+    _write_json(dest / "config.json", config_json(model, float16))
     _write_json(dest / "generation_config.json", generation_config_json(model))
     _write_json(dest / "s2s.json", manifest(model))
     (dest / "LICENSE-cmudict").write_text(
@@ -301,7 +399,7 @@ def write_directory(model, voc, dest: Path, opset: int = DEFAULT_OPSET, training
 
 def export(model, voc, out: Path, *, force: bool = False, opset: int = DEFAULT_OPSET, check: bool = True,
            atol: float = DEFAULT_ATOL, training: dict | None = None, test: list | None = None,
-           keep_failed: bool = False) -> None:
+           keep_failed: bool = False, float16: bool = False) -> None:
     """export writes the model directory out: staged beside it, self-checked
     (unless check is false), then moved into place, replacing out only with
     force. With keep_failed, a staging directory that fails the check is
@@ -310,7 +408,7 @@ def export(model, voc, out: Path, *, force: bool = False, opset: int = DEFAULT_O
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        write_directory(model, voc, stage, opset, training, test)
+        write_directory(model, voc, stage, opset, training, test, float16)
         if check:
             try:
                 self_check(model, voc, stage, atol=atol)
@@ -337,7 +435,7 @@ def load_model(d: Path):
     import torch
     from onnx import numpy_helper
 
-    from .model import G2PConfig, G2PModel
+    from .ensemble import build
 
     if not d.is_dir():
         raise ExportError(f"{d} is not a directory; pass a model directory written by g2p-train")
@@ -348,13 +446,13 @@ def load_model(d: Path):
     conf = json.loads((d / "config.json").read_text())
     if man.get("model_type") != MODEL_TYPE or "model" not in conf:
         raise ExportError(f"{d} is not a g2p model (model_type {man.get('model_type')!r}); pass a directory written by g2p-train")
-    model = G2PModel(G2PConfig.from_dict(conf["model"]))
+    model = build(conf["model"])
     want = model.state_dict()
     got = {}
     for f in (ENCODER_FILE, DECODER_FILE):
         for init in onnx.load(str(d / f)).graph.initializer:
             if init.name.startswith("model."):
-                got[init.name[len("model."):]] = torch.from_numpy(numpy_helper.to_array(init).copy())
+                got[init.name[len("model."):]] = torch.from_numpy(numpy_helper.to_array(init).astype("float32"))
     missing = sorted(set(want) - set(got))
     if missing:
         raise ExportError(f"{d}: the graphs lack the weights {missing}; re-export the model with g2p-train or g2p-export")
