@@ -148,3 +148,25 @@ def test_members_that_cannot_be_combined(tmp_path, voc, members, member_dirs, ca
         build({"members": [members[0].cfg.to_dict()], "extra": 1})
     with pytest.raises(ExportError, match="at least 2"):
         build({"members": [members[0].cfg.to_dict()]})
+
+
+def test_train_script_makes_the_shipped_kind_of_model(tmp_path):
+    """scripts/train-g2p.sh, with tiny members: two g2p-train runs, their float16 ensemble, the reference decodes and the packed file."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "g2p"
+    env = dict(os.environ, PY=sys.executable, BUILD=str(tmp_path / "build"),
+               G2P_TRAIN_ARGS="--limit 64 --epochs 1 --batch-size 32 --embed-size 8 --encoder-hidden 8 "
+                              "--decoder-hidden 8 --no-progress")
+    run = subprocess.run(["bash", str(repo / "scripts" / "train-g2p.sh"), str(out)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    model, _, _ = export.load_model(out)
+    assert isinstance(model, G2PEnsemble) and export.weights_dtype(out) == "float16"
+    assert (out / "reference-decodes.jsonl").is_file() and (tmp_path / "g2p.onnx").is_file()
+    assert (tmp_path / "build" / "g2p-train" / "g2p-member-h.pt").is_file()
+    again = subprocess.run(["bash", str(repo / "scripts" / "train-g2p.sh"), str(out)], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0 and "--resume" in again.stdout, again.stdout + again.stderr

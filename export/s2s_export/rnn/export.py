@@ -244,15 +244,34 @@ def export_graphs(model, voc, dest: Path, opset: int = DEFAULT_OPSET) -> None:
         torch.onnx.export(
             _Encoder.module(model), (ids, mask), str(dest / ENCODER_FILE), input_names=ENCODER_INPUTS,
             output_names=ENCODER_OUTPUTS, dynamic_axes=ENCODER_AXES, opset_version=opset,
-            do_constant_folding=False, dynamo=False,
+            do_constant_folding=False, dynamo=False, keep_initializers_as_inputs=True,
         )
         torch.onnx.export(
             _Decoder.module(model), (tok, h, c, feed, memory, keys, mmask), str(dest / DECODER_FILE),
             input_names=DECODER_INPUTS, output_names=DECODER_OUTPUTS, dynamic_axes=DECODER_AXES,
-            opset_version=opset, do_constant_folding=False, dynamo=False,
+            opset_version=opset, do_constant_folding=False, dynamo=False, keep_initializers_as_inputs=True,
         )
     model.eval()  # torch.onnx.export restores the wrappers' (train) mode on the shared model
+    for f in (ENCODER_FILE, DECODER_FILE):
+        _initializers_not_inputs(dest / f)
     _static_dims(dest / ENCODER_FILE, dict(zip(ENCODER_OUTPUTS, enc)))
+
+
+def _initializers_not_inputs(path: Path) -> None:
+    """_initializers_not_inputs removes the weights from a graph's inputs.
+    The graphs are exported with keep_initializers_as_inputs, because
+    otherwise the exporter stores weights of equal value once under one
+    name (an ensemble's members start alike, and float16 rounding can make
+    small tensors equal), and load_model could not find the others; as
+    inputs they could be overridden at run time, so they are taken out."""
+    import onnx
+
+    g = onnx.load(str(path))
+    weights = {i.name for i in g.graph.initializer}
+    keep = [i for i in g.graph.input if i.name not in weights]
+    del g.graph.input[:]
+    g.graph.input.extend(keep)
+    onnx.save(g, str(path))
 
 
 def _static_dims(path: Path, outputs: dict) -> None:
